@@ -1,0 +1,172 @@
+/**
+ * BrokerClient: one method per broker endpoint, every reply parsed with the protocol
+ * schemas. Used by the MCP server, the CLI and the tests; the only code that speaks HTTP to
+ * the broker.
+ *
+ * @module
+ */
+import type { z } from "zod";
+import {
+  AckResponse,
+  ErrorResponse,
+  HealthResponse,
+  InboxResponse,
+  ListPeersResponse,
+  OutboxResponse,
+  type RegisterRequest,
+  RegisterResponse,
+  type Scope,
+  type SendRequest,
+  SendResponse,
+  SESSION_HEADER,
+  StatusResponse,
+  StreamEvent,
+} from "./protocol.ts";
+import type { Config } from "./config.ts";
+import { loadOrCreateSecret } from "./secret.ts";
+
+/** The broker answered with an error; `status` is its HTTP status. */
+export class BrokerError extends Error {
+  override name = "BrokerError";
+  /** HTTP status, or 0 when there was no answer. */
+  readonly status: number;
+  constructor(status: number, message: string) {
+    super(message);
+    this.status = status;
+  }
+}
+
+/** Nothing answers on the broker's port. */
+export class BrokerUnavailableError extends BrokerError {
+  override name = "BrokerUnavailableError";
+  constructor(message: string) {
+    super(0, message);
+  }
+}
+
+/** Talks to the broker at `config.brokerUrl` with the user secret and, once set, a session. */
+export class BrokerClient {
+  #config: Config;
+  #secret: Promise<string> | undefined;
+  /** The peer session credential sent with peer requests. */
+  session: string | undefined;
+
+  constructor(config: Config) {
+    this.#config = config;
+  }
+
+  /** GET /health, without credentials. */
+  async health(): Promise<HealthResponse> {
+    const response = await this.#fetch("/health", { method: "GET" }, false);
+    const body = await response.json().catch(() => null);
+    const parsed = HealthResponse.safeParse(body);
+    if (!response.ok || !parsed.success) {
+      throw new BrokerError(
+        response.status,
+        `Port ${this.#config.port} is held by a program that is not a claude-peers broker (set CLAUDE_PEERS_PORT)`,
+      );
+    }
+    return parsed.data;
+  }
+
+  /** GET /status. */
+  status(): Promise<StatusResponse> {
+    return this.#call("GET", "/status", undefined, StatusResponse);
+  }
+
+  /** POST /register; remembers the returned session. */
+  async register(request: RegisterRequest): Promise<RegisterResponse> {
+    const reply = await this.#call("POST", "/register", request, RegisterResponse);
+    this.session = reply.session;
+    return reply;
+  }
+
+  /** POST /peers. */
+  listPeers(scope: Scope): Promise<ListPeersResponse> {
+    return this.#call("POST", "/peers", { scope }, ListPeersResponse);
+  }
+
+  /** POST /send: as this session's peer, or as the CLI sender `from_name` without a session. */
+  send(request: SendRequest): Promise<SendResponse> {
+    return this.#call("POST", "/send", request, SendResponse);
+  }
+
+  /** POST /summary. */
+  async setSummary(summary: string): Promise<void> {
+    await this.#call("POST", "/summary", { summary }, undefined);
+  }
+
+  /** POST /inbox. */
+  inbox(): Promise<InboxResponse> {
+    return this.#call("POST", "/inbox", {}, InboxResponse);
+  }
+
+  /** POST /ack. */
+  ack(ids: string[]): Promise<AckResponse> {
+    return this.#call("POST", "/ack", { ids }, AckResponse);
+  }
+
+  /** POST /outbox. */
+  outbox(): Promise<OutboxResponse> {
+    return this.#call("POST", "/outbox", {}, OutboxResponse);
+  }
+
+  /** POST /shutdown. */
+  async shutdown(): Promise<void> {
+    await this.#call("POST", "/shutdown", {}, undefined);
+  }
+
+  /** GET /stream: yields events until the broker ends the stream or `signal` aborts. */
+  async *stream(signal: AbortSignal): AsyncGenerator<StreamEvent> {
+    const response = await this.#fetch("/stream", { method: "GET", signal }, true);
+    if (!response.ok || !response.body) throw await this.#errorOf(response);
+    let buffered = "";
+    for await (const chunk of response.body.pipeThrough(new TextDecoderStream())) {
+      buffered += chunk;
+      let newline;
+      while ((newline = buffered.indexOf("\n")) >= 0) {
+        const line = buffered.slice(0, newline);
+        buffered = buffered.slice(newline + 1);
+        yield StreamEvent.parse(JSON.parse(line));
+      }
+    }
+  }
+
+  async #call<T extends z.ZodTypeAny>(
+    method: string,
+    path: string,
+    body: unknown,
+    schema: T | undefined,
+  ): Promise<z.output<T>> {
+    const init: RequestInit = { method };
+    if (body !== undefined) init.body = JSON.stringify(body);
+    const response = await this.#fetch(path, init, true);
+    if (!response.ok) throw await this.#errorOf(response);
+    const value = await response.json();
+    return schema ? schema.parse(value) : value;
+  }
+
+  async #fetch(path: string, init: RequestInit, authenticated: boolean): Promise<Response> {
+    const headers = new Headers(init.headers);
+    if (init.body !== undefined) headers.set("content-type", "application/json");
+    if (authenticated) {
+      this.#secret ??= loadOrCreateSecret(this.#config.secretPath, this.#config.stateDir);
+      headers.set("authorization", `Bearer ${await this.#secret}`);
+      if (this.session) headers.set(SESSION_HEADER, this.session);
+    }
+    try {
+      return await fetch(`${this.#config.brokerUrl}${path}`, { ...init, headers });
+    } catch (error) {
+      if (error instanceof DOMException && error.name === "AbortError") throw error;
+      throw new BrokerUnavailableError(
+        `No broker answers at ${this.#config.brokerUrl} (start one with "claude-peers broker")`,
+      );
+    }
+  }
+
+  async #errorOf(response: Response): Promise<BrokerError> {
+    const parsed = ErrorResponse.safeParse(await response.json().catch(() => null));
+    const message = parsed.success ? parsed.data.error : `HTTP ${response.status}`;
+    return new BrokerError(response.status, message);
+  }
+}

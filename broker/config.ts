@@ -1,0 +1,95 @@
+/**
+ * Resolves every setting from the environment. This is the only module that reads
+ * environment variables; everything else receives a {@link Config}.
+ *
+ * @module
+ */
+import { dirname, join } from "node:path";
+import denoJson from "../deno.json" with { type: "json" };
+
+/** The program's version, from deno.json. */
+export const VERSION: string = denoJson.version;
+
+/** How the MCP server decides whether Claude Code shows channel notifications. */
+export type ChannelSetting = "on" | "off" | "auto";
+
+/** Everything the broker, the MCP server and the CLI need to know about their setting. */
+export interface Config {
+  /** Loopback port of the broker. @default 7899 */
+  port: number;
+  /** Deno KV database file. @default ~/.claude-peers.db */
+  dbPath: string;
+  /** Owner-only (0700) directory beside the database for the secret and the log. */
+  stateDir: string;
+  /** The per-user secret that every broker request but /health must carry. */
+  secretPath: string;
+  /** Where the auto-started broker writes its diagnostics. */
+  logPath: string;
+  /** Base URL of the broker. */
+  brokerUrl: string;
+  /** Whether to push messages as channel notifications. @default "auto" */
+  channel: ChannelSetting;
+  /** How long an unacknowledged message is kept, in milliseconds. @default 24 h */
+  retentionMs: number;
+  /** How long a peer stays listed without a live connection, in milliseconds. @default 30 s */
+  leaseMs: number;
+  /** OpenAI key for the auto-summary; none disables it. */
+  openaiApiKey: string | undefined;
+  /** OpenAI-compatible endpoint for the auto-summary. */
+  openaiBaseUrl: string | undefined;
+  /** Model for the auto-summary. @default "gpt-4o-mini" */
+  summaryModel: string;
+}
+
+/** The environment variables this program reads. */
+export interface Env {
+  get(name: string): string | undefined;
+}
+
+/** Reads the configuration from `env` and fails with a clear sentence on a bad value. */
+export function resolveConfig(env: Env = Deno.env): Config {
+  const port = parseInteger(env, "CLAUDE_PEERS_PORT", 7899, 1, 65535);
+  const dbPath = env.get("CLAUDE_PEERS_DB") || join(homeDirectory(env), ".claude-peers.db");
+  const stateDir = join(dirname(dbPath), `${basename(dbPath)}.d`);
+  return {
+    port,
+    dbPath,
+    stateDir,
+    secretPath: join(stateDir, "secret"),
+    logPath: join(stateDir, "broker.log"),
+    brokerUrl: `http://127.0.0.1:${port}`,
+    channel: parseChannel(env.get("CLAUDE_PEERS_CHANNEL")),
+    retentionMs: parseInteger(env, "CLAUDE_PEERS_RETENTION_HOURS", 24, 1, 24 * 365) * 3_600_000,
+    leaseMs: parseInteger(env, "CLAUDE_PEERS_LEASE_MS", 30_000, 1_000, 3_600_000),
+    openaiApiKey: env.get("OPENAI_API_KEY") || undefined,
+    openaiBaseUrl: env.get("OPENAI_BASE_URL") || undefined,
+    summaryModel: env.get("CLAUDE_PEERS_SUMMARY_MODEL") || "gpt-4o-mini",
+  };
+}
+
+/** The user's home directory: HOME, else USERPROFILE (Windows). */
+export function homeDirectory(env: Env = Deno.env): string {
+  const home = env.get("HOME") || env.get("USERPROFILE");
+  if (!home) throw new Error("Cannot find the home directory: set HOME (or CLAUDE_PEERS_DB)");
+  return home;
+}
+
+function basename(path: string): string {
+  return path.split(/[\\/]/).pop() ?? path;
+}
+
+function parseInteger(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env.get(name);
+  if (raw === undefined || raw === "") return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new Error(`Invalid ${name} "${raw}": expected a whole number from ${min} to ${max}`);
+  }
+  return value;
+}
+
+function parseChannel(raw: string | undefined): ChannelSetting {
+  if (raw === undefined || raw === "") return "auto";
+  if (raw === "on" || raw === "off" || raw === "auto") return raw;
+  throw new Error(`Invalid CLAUDE_PEERS_CHANNEL "${raw}": expected on, off or auto`);
+}

@@ -1,0 +1,57 @@
+/**
+ * The live push streams, one per peer. A peer is listed while its stream is open; when the
+ * stream closes (the MCP server exited or was killed) the peer leaves the listings at once.
+ * Connected peers' leases are refreshed by one broker-wide timer, off the message path.
+ *
+ * @module
+ */
+import type { PeerId } from "./protocol.ts";
+import type { BrokerStore } from "./store.ts";
+import { type InboxStream, openInboxStream } from "./inbox.ts";
+import { errorMessage, log } from "./log.ts";
+
+/** The open streams of this broker process. */
+export class Connections {
+  #streams = new Map<PeerId, InboxStream>();
+  #store: BrokerStore;
+  #refreshTimer: ReturnType<typeof setInterval>;
+
+  constructor(store: BrokerStore, leaseMs: number) {
+    this.#store = store;
+    this.#refreshTimer = setInterval(() => {
+      this.#store.refreshLeases(this.#streams.keys(), Date.now()).catch((error) =>
+        log(`lease refresh failed: ${errorMessage(error)}`)
+      );
+    }, Math.max(250, Math.floor(leaseMs / 3)));
+  }
+
+  /** Whether `peerId` has an open stream. */
+  isConnected(peerId: PeerId): boolean {
+    return this.#streams.has(peerId);
+  }
+
+  /** Opens the stream for `peerId`, replacing (and closing) an older one of the same peer. */
+  open(peerId: PeerId): ReadableStream<Uint8Array> {
+    const previous = this.#streams.get(peerId);
+    const stream: InboxStream = openInboxStream(this.#store, peerId, {
+      onClose: () => {
+        if (this.#streams.get(peerId) !== stream) return;
+        this.#streams.delete(peerId);
+        this.#store.removePeer(peerId).catch((error) =>
+          log(`could not remove peer ${peerId}: ${errorMessage(error)}`)
+        );
+      },
+    });
+    this.#streams.set(peerId, stream);
+    previous?.close();
+    return stream.body;
+  }
+
+  /** Ends every stream without removing peers: they reconnect to the next broker. */
+  closeAll(): void {
+    clearInterval(this.#refreshTimer);
+    const streams = [...this.#streams.values()];
+    this.#streams.clear();
+    for (const stream of streams) stream.close();
+  }
+}

@@ -1,0 +1,61 @@
+/**
+ * Identifier generation: peer ids, session credentials and sortable message ids.
+ * Message ids sort in the order the broker accepted the messages, so an inbox range read
+ * returns messages in send order.
+ *
+ * @module
+ */
+
+const ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz";
+
+/** Random string of `length` characters from [0-9a-z]. */
+export function randomId(length: number): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(length));
+  let id = "";
+  for (const byte of bytes) id += ALPHABET[byte % ALPHABET.length];
+  return id;
+}
+
+/** A fresh peer id. */
+export function newPeerId(): string {
+  return randomId(8);
+}
+
+/** A fresh session credential: 32 random bytes, hex. */
+export function newSessionToken(): string {
+  return toHex(crypto.getRandomValues(new Uint8Array(32)));
+}
+
+/** SHA-256 of a credential, hex: the broker stores only this. */
+export async function hashToken(token: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(token));
+  return toHex(new Uint8Array(digest));
+}
+
+/** Bytes as lowercase hex. */
+export function toHex(bytes: Uint8Array): string {
+  return Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
+}
+
+/**
+ * Makes message ids that sort by acceptance order: milliseconds since the epoch, then a
+ * counter within the millisecond, then randomness so two broker lifetimes never collide.
+ * A clock that steps back does not reorder ids: the last time used is kept.
+ */
+export class MessageIdGenerator {
+  #lastTime = 0;
+  #counter = 0;
+
+  /** The next id, greater than every id this generator made before. */
+  next(now: number = Date.now()): string {
+    if (now > this.#lastTime) {
+      this.#lastTime = now;
+      this.#counter = 0;
+    } else {
+      this.#counter++;
+    }
+    const time = this.#lastTime.toString(36).padStart(9, "0");
+    const counter = this.#counter.toString(36).padStart(4, "0");
+    return `${time}${counter}${randomId(4)}`;
+  }
+}

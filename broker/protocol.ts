@@ -1,0 +1,203 @@
+/**
+ * The wire contract between the broker, the MCP server and the CLI: zod schemas and the
+ * types inferred from them. Every request body, response body and stream event is declared
+ * here once; no other module re-declares a protocol shape.
+ *
+ * @module
+ */
+import { z } from "zod";
+
+/** Longest message text, in UTF-8 bytes: fits one Deno KV value (64 KiB) with room for metadata. */
+export const MAX_MESSAGE_BYTES = 32 * 1024;
+/** Longest summary, in characters. */
+export const MAX_SUMMARY_CHARS = 500;
+/** Longest request body the broker reads, in bytes. */
+export const MAX_BODY_BYTES = 64 * 1024;
+/** Unacknowledged messages one recipient may have queued before sends to it are refused. */
+export const MAX_QUEUED_PER_PEER = 1000;
+/** Peers one broker serves at most. */
+export const MAX_PEERS = 500;
+
+/** Header that carries a peer's session credential, next to the user secret. */
+export const SESSION_HEADER = "x-claude-peers-session";
+
+/** A peer id: short, lowercase, URL-safe. */
+export const PeerId = z.string().regex(
+  /^[a-z0-9]{8}$/,
+  "a peer id is 8 lowercase letters or digits",
+);
+/** A peer id. */
+export type PeerId = z.infer<typeof PeerId>;
+
+/** Where to look for peers. */
+export const Scope = z.enum(["machine", "directory", "repo"]);
+/** Where to look for peers. */
+export type Scope = z.infer<typeof Scope>;
+
+const summaryText = z.string().max(
+  MAX_SUMMARY_CHARS,
+  `a summary is at most ${MAX_SUMMARY_CHARS} characters`,
+);
+
+/** Who sent a message: a registered peer or a person or script through the CLI. */
+export const SenderKind = z.enum(["peer", "cli"]);
+/** Who sent a message. */
+export type SenderKind = z.infer<typeof SenderKind>;
+
+/** A peer as listed by the broker. */
+export const Peer = z.object({
+  id: PeerId,
+  pid: z.number().int(),
+  cwd: z.string(),
+  git_root: z.string().nullable(),
+  repo: z.string().nullable(),
+  tty: z.string().nullable(),
+  summary: z.string(),
+  registered_at: z.string(),
+  last_seen: z.string(),
+  connected: z.boolean(),
+});
+/** A peer as listed by the broker. */
+export type Peer = z.infer<typeof Peer>;
+
+/** A queued message, as stored and as streamed to its recipient. */
+export const Message = z.object({
+  id: z.string(),
+  to_id: PeerId,
+  from_id: z.string(),
+  from_kind: SenderKind,
+  from_summary: z.string(),
+  from_cwd: z.string(),
+  text: z.string(),
+  sent_at: z.string(),
+});
+/** A queued message. */
+export type Message = z.infer<typeof Message>;
+
+/** POST /register: a peer says who it is; `resume` keeps its id across broker restarts. */
+export const RegisterRequest = z.object({
+  pid: z.number().int().positive(),
+  cwd: z.string().min(1).max(4096),
+  git_root: z.string().max(4096).nullable(),
+  repo: z.string().max(4096).nullable(),
+  tty: z.string().max(256).nullable(),
+  summary: summaryText.default(""),
+  resume: z.object({ peer_id: PeerId, session: z.string().min(1).max(128) }).optional(),
+}).strict();
+/** POST /register body, as a client sends it. */
+export type RegisterRequest = z.input<typeof RegisterRequest>;
+/** POST /register body, as the broker has validated it. */
+export type RegisterFields = z.output<typeof RegisterRequest>;
+
+/** POST /register reply: the peer id and the credential that proves it. */
+export const RegisterResponse = z.object({
+  peer_id: PeerId,
+  session: z.string(),
+  resumed: z.boolean(),
+});
+/** POST /register reply. */
+export type RegisterResponse = z.infer<typeof RegisterResponse>;
+
+/** POST /peers: list peers; a peer caller is left out of its own listing. */
+export const ListPeersRequest = z.object({ scope: Scope.default("machine") }).strict();
+/** POST /peers body. */
+export type ListPeersRequest = z.input<typeof ListPeersRequest>;
+
+/** POST /peers reply. */
+export const ListPeersResponse = z.object({ peers: z.array(Peer) });
+/** POST /peers reply. */
+export type ListPeersResponse = z.infer<typeof ListPeersResponse>;
+
+/** POST /send: queue a message; the sender is the session's peer, or the CLI. */
+export const SendRequest = z.object({
+  to_id: PeerId,
+  text: z.string().min(1, "a message cannot be empty"),
+  from_name: z.string().regex(
+    /^[A-Za-z0-9_.-]{1,32}$/,
+    "a sender name is 1-32 of A-Z a-z 0-9 _ . -",
+  )
+    .optional(),
+  /** Retrying a send with the same key queues the message once. */
+  idempotency_key: z.string().min(1).max(64).optional(),
+}).strict();
+/** POST /send body. */
+export type SendRequest = z.input<typeof SendRequest>;
+
+/** POST /send reply. */
+export const SendResponse = z.object({ message_id: z.string(), recipient_connected: z.boolean() });
+/** POST /send reply. */
+export type SendResponse = z.infer<typeof SendResponse>;
+
+/** POST /summary: a peer says what it is working on. */
+export const SummaryRequest = z.object({ summary: summaryText }).strict();
+/** POST /summary body. */
+export type SummaryRequest = z.input<typeof SummaryRequest>;
+
+/** POST /inbox: the caller's queued, unacknowledged messages. */
+export const InboxResponse = z.object({ messages: z.array(Message) });
+/** POST /inbox reply. */
+export type InboxResponse = z.infer<typeof InboxResponse>;
+
+/** POST /ack: the caller has presented these messages; the broker deletes them. */
+export const AckRequest = z.object({ ids: z.array(z.string().max(64)).min(1).max(1000) }).strict();
+/** POST /ack body. */
+export type AckRequest = z.input<typeof AckRequest>;
+
+/** POST /ack reply: how many of the ids were still queued. */
+export const AckResponse = z.object({ removed: z.number().int() });
+/** POST /ack reply. */
+export type AckResponse = z.infer<typeof AckResponse>;
+
+/** A message the caller sent that its recipient has not acknowledged yet. */
+export const PendingSend = z.object({
+  message_id: z.string(),
+  to_id: PeerId,
+  sent_at: z.string(),
+  recipient_connected: z.boolean(),
+});
+/** POST /outbox reply: the caller's sent messages not yet delivered. */
+export const OutboxResponse = z.object({ pending: z.array(PendingSend) });
+/** POST /outbox reply. */
+export type OutboxResponse = z.infer<typeof OutboxResponse>;
+
+/** GET /health: enough to tell a claude-peers broker from another server; no peer data. */
+export const HealthResponse = z.object({
+  service: z.literal("claude-peers"),
+  version: z.string(),
+});
+/** GET /health reply. */
+export type HealthResponse = z.infer<typeof HealthResponse>;
+
+/** GET /status: the broker's own state. */
+export const StatusResponse = z.object({
+  version: z.string(),
+  pid: z.number().int(),
+  port: z.number().int(),
+  db_path: z.string(),
+  started_at: z.string(),
+  uptime_ms: z.number(),
+  peer_count: z.number().int(),
+});
+/** GET /status reply. */
+export type StatusResponse = z.infer<typeof StatusResponse>;
+
+/** One line of the GET /stream NDJSON body. */
+export const StreamEvent = z.discriminatedUnion("type", [
+  z.object({ type: z.literal("hello"), peer_id: PeerId }),
+  z.object({ type: z.literal("message"), message: Message }),
+]);
+/** One line of the GET /stream NDJSON body. */
+export type StreamEvent = z.infer<typeof StreamEvent>;
+
+/** The body of every error reply. */
+export const ErrorResponse = z.object({ error: z.string() });
+/** The body of every error reply. */
+export type ErrorResponse = z.infer<typeof ErrorResponse>;
+
+/** Turns a zod error into one sentence naming the fields at fault. */
+export function describeZodError(error: z.ZodError): string {
+  return error.issues.map((issue) => {
+    const where = issue.path.length > 0 ? `"${issue.path.join(".")}"` : "body";
+    return `${where}: ${issue.message}`;
+  }).join("; ");
+}

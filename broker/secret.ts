@@ -1,0 +1,48 @@
+/**
+ * The per-user secret every broker request but /health must carry. 32 random bytes, hex,
+ * in an owner-only file inside an owner-only directory beside the database. Never logged.
+ *
+ * @module
+ */
+import { toHex } from "./ids.ts";
+
+/** Creates `dir` with mode 0700 (or tightens it) when it does not exist yet. */
+export async function ensurePrivateDirectory(dir: string): Promise<void> {
+  await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+  if (Deno.build.os !== "windows") await Deno.chmod(dir, 0o700);
+}
+
+/** Reads the secret at `path`, creating it first if missing. Safe when raced. */
+export async function loadOrCreateSecret(path: string, dir: string): Promise<string> {
+  await ensurePrivateDirectory(dir);
+  const existing = await readSecret(path);
+  if (existing) return existing;
+  const secret = toHex(crypto.getRandomValues(new Uint8Array(32)));
+  try {
+    await Deno.writeTextFile(path, secret, { createNew: true, mode: 0o600 });
+    return secret;
+  } catch (error) {
+    if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+    return await waitForSecret(path);
+  }
+}
+
+async function readSecret(path: string): Promise<string | null> {
+  try {
+    const text = (await Deno.readTextFile(path)).trim();
+    return text.length === 64 ? text : null;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return null;
+    throw error;
+  }
+}
+
+/** Another process created the file a moment ago and may not have written it yet. */
+async function waitForSecret(path: string): Promise<string> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const secret = await readSecret(path);
+    if (secret) return secret;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  throw new Error(`The secret file "${path}" is malformed: delete it and restart the broker`);
+}

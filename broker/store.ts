@@ -1,0 +1,352 @@
+/**
+ * All Deno KV keys and transactions: peers, sessions, inboxes and outboxes. This is the only
+ * module that spells a KV key. It takes an open `Deno.Kv`, so tests can pass `:memory:`.
+ *
+ * Deno KV's `expireIn` is lazy (expired keys are still returned for a while), so every record
+ * carries its own `expires_at` and every read filters on it; `expireIn` only reclaims space.
+ *
+ * @module
+ */
+import type { Message, PeerId, RegisterFields, Scope, SenderKind } from "./protocol.ts";
+import { hashToken, MessageIdGenerator, newPeerId, newSessionToken } from "./ids.ts";
+
+/** A peer as stored. Times are milliseconds since the epoch. */
+export interface PeerRecord {
+  id: PeerId;
+  pid: number;
+  cwd: string;
+  git_root: string | null;
+  repo: string | null;
+  tty: string | null;
+  summary: string;
+  registered_at: number;
+  last_seen: number;
+  expires_at: number;
+}
+
+interface SessionRecord {
+  peer_id: PeerId;
+  expires_at: number;
+}
+
+interface StoredMessage extends Message {
+  expires_at: number;
+}
+
+interface OutboxRecord {
+  to_id: PeerId;
+  sent_at: string;
+  expires_at: number;
+}
+
+/** A message the caller sent that is still queued. */
+export interface QueuedSend {
+  message_id: string;
+  to_id: PeerId;
+  sent_at: string;
+}
+
+/** Limits and lifetimes the store enforces. */
+export interface StoreOptions {
+  /** How long a peer stays listed without being refreshed, in ms. */
+  leaseMs: number;
+  /** How long an unacknowledged message (and a session) is kept, in ms. */
+  retentionMs: number;
+  /** Queued messages one recipient may have. */
+  maxQueued: number;
+  /** Peers listed at once. */
+  maxPeers: number;
+}
+
+/** A refusal the caller can act on; `kind` picks the HTTP status. */
+export class StoreError extends Error {
+  override name = "StoreError";
+  /** What went wrong, for the status mapping. */
+  readonly kind: "not_found" | "limit" | "forbidden";
+  constructor(kind: "not_found" | "limit" | "forbidden", message: string) {
+    super(message);
+    this.kind = kind;
+  }
+}
+
+/** The sender of a message, as the broker established it. */
+export interface Sender {
+  id: string;
+  kind: SenderKind;
+  summary: string;
+  cwd: string;
+}
+
+const ACK_CHUNK = 40;
+
+/** Peers, sessions and messages in one Deno KV database. */
+export class BrokerStore {
+  #kv: Deno.Kv;
+  #options: StoreOptions;
+  #ids = new MessageIdGenerator();
+
+  constructor(kv: Deno.Kv, options: StoreOptions) {
+    this.#kv = kv;
+    this.#options = options;
+  }
+
+  /** Registers a new peer, or resumes one whose session credential is still valid. */
+  async register(
+    request: RegisterFields,
+    now: number,
+  ): Promise<{ peer: PeerRecord; session: string; resumed: boolean }> {
+    let peerId: PeerId | undefined;
+    let session = request.resume?.session;
+    if (request.resume && session) {
+      const owner = await this.sessionOwner(session, now);
+      if (owner === request.resume.peer_id) peerId = owner;
+    }
+    const resumed = peerId !== undefined;
+    if (!resumed) {
+      const live = await this.listPeers(now);
+      if (live.length >= this.#options.maxPeers) {
+        throw new StoreError(
+          "limit",
+          `Too many peers: the broker serves at most ${this.#options.maxPeers}`,
+        );
+      }
+      peerId = newPeerId();
+      session = newSessionToken();
+    }
+    const previous = resumed ? await this.getPeer(peerId!, 0) : null;
+    const peer: PeerRecord = {
+      id: peerId!,
+      pid: request.pid,
+      cwd: request.cwd,
+      git_root: request.git_root,
+      repo: request.repo,
+      tty: request.tty,
+      summary: request.summary || previous?.summary || "",
+      registered_at: previous?.registered_at ?? now,
+      last_seen: now,
+      expires_at: now + this.#options.leaseMs,
+    };
+    const sessionRecord: SessionRecord = {
+      peer_id: peer.id,
+      expires_at: now + this.#options.retentionMs,
+    };
+    await this.#kv.atomic()
+      .set(["peer", peer.id], peer, { expireIn: this.#options.leaseMs })
+      .set(["session", await hashToken(session!)], sessionRecord, {
+        expireIn: this.#options.retentionMs,
+      })
+      .commit();
+    return { peer, session: session!, resumed };
+  }
+
+  /** The peer id a session credential belongs to, or null when unknown or expired. */
+  async sessionOwner(session: string, now: number): Promise<PeerId | null> {
+    const entry = await this.#kv.get<SessionRecord>(["session", await hashToken(session)]);
+    if (!entry.value || entry.value.expires_at <= now) return null;
+    return entry.value.peer_id;
+  }
+
+  /** A live peer, or null. */
+  async getPeer(id: string, now: number): Promise<PeerRecord | null> {
+    const entry = await this.#kv.get<PeerRecord>(["peer", id]);
+    if (!entry.value || entry.value.expires_at <= now) return null;
+    return entry.value;
+  }
+
+  /** Every live peer, in id order. */
+  async listPeers(now: number): Promise<PeerRecord[]> {
+    const peers: PeerRecord[] = [];
+    for await (const entry of this.#kv.list<PeerRecord>({ prefix: ["peer"] })) {
+      if (entry.value.expires_at > now) peers.push(entry.value);
+    }
+    return peers;
+  }
+
+  /** Live peers in `scope` as seen from `caller`, the caller itself left out. */
+  async listPeersInScope(
+    scope: Scope,
+    caller: PeerRecord | null,
+    now: number,
+  ): Promise<PeerRecord[]> {
+    const peers = (await this.listPeers(now)).filter((peer) => peer.id !== caller?.id);
+    if (scope === "machine") return peers;
+    if (!caller) return [];
+    if (scope === "directory") return peers.filter((peer) => peer.cwd === caller.cwd);
+    if (caller.git_root === null) return [];
+    return peers.filter((peer) => peer.git_root === caller.git_root);
+  }
+
+  /** Extends the lease of connected peers; peers removed meanwhile stay removed. */
+  async refreshLeases(ids: Iterable<PeerId>, now: number): Promise<void> {
+    for (const id of ids) {
+      const entry = await this.#kv.get<PeerRecord>(["peer", id]);
+      if (!entry.value) continue;
+      const peer = { ...entry.value, last_seen: now, expires_at: now + this.#options.leaseMs };
+      await this.#kv.atomic().check(entry).set(["peer", id], peer, {
+        expireIn: this.#options.leaseMs,
+      }).commit();
+    }
+  }
+
+  /** Caps every lease at `now + graceMs`: after a broker restart, peers must reconnect. */
+  async capLeases(now: number, graceMs: number): Promise<void> {
+    for await (const entry of this.#kv.list<PeerRecord>({ prefix: ["peer"] })) {
+      const expires_at = Math.min(entry.value.expires_at, now + graceMs);
+      await this.#kv.set(entry.key, { ...entry.value, expires_at }, { expireIn: graceMs });
+    }
+  }
+
+  /** Removes a peer from listings; its inbox and session stay for the retention period. */
+  async removePeer(id: PeerId): Promise<void> {
+    await this.#kv.delete(["peer", id]);
+  }
+
+  /** Sets a live peer's summary. */
+  async setSummary(id: PeerId, summary: string, now: number): Promise<void> {
+    const entry = await this.#kv.get<PeerRecord>(["peer", id]);
+    if (!entry.value || entry.value.expires_at <= now) {
+      throw new StoreError("not_found", `Peer "${id}" is not registered`);
+    }
+    const res = await this.#kv.atomic().check(entry).set(["peer", id], {
+      ...entry.value,
+      summary,
+    }, { expireIn: Math.max(1, entry.value.expires_at - now) }).commit();
+    if (!res.ok) return this.setSummary(id, summary, now);
+  }
+
+  /**
+   * Queues a message for a live peer; it is durable when this resolves. A repeated
+   * `idempotencyKey` from the same sender returns the first message instead of a copy.
+   */
+  async enqueue(
+    sender: Sender,
+    toId: PeerId,
+    text: string,
+    now: number,
+    idempotencyKey?: string,
+  ): Promise<Message> {
+    const sendKey = idempotencyKey ? ["send_key", sender.id, idempotencyKey] : undefined;
+    if (sendKey) {
+      const earlier = await this.#kv.get<Message>(sendKey);
+      if (earlier.value) return earlier.value;
+    }
+    const recipient = await this.getPeer(toId, now);
+    if (!recipient) {
+      throw new StoreError(
+        "not_found",
+        `Peer "${toId}" is not registered (run "claude-peers peers")`,
+      );
+    }
+    const queued = await this.queuedCount(toId);
+    if (queued >= this.#options.maxQueued) {
+      throw new StoreError(
+        "limit",
+        `Peer "${toId}" has ${queued} undelivered messages, the most it may queue; try again once it reads them`,
+      );
+    }
+    const message: StoredMessage = {
+      id: this.#ids.next(now),
+      to_id: toId,
+      from_id: sender.id,
+      from_kind: sender.kind,
+      from_summary: sender.summary,
+      from_cwd: sender.cwd,
+      text,
+      sent_at: new Date(now).toISOString(),
+      expires_at: now + this.#options.retentionMs,
+    };
+    const expireIn = this.#options.retentionMs;
+    const op = this.#kv.atomic()
+      .set(["inbox", toId, message.id], message, { expireIn })
+      .sum(["inbox_enqueued", toId], 1n);
+    if (sender.kind === "peer") {
+      const record: OutboxRecord = {
+        to_id: toId,
+        sent_at: message.sent_at,
+        expires_at: message.expires_at,
+      };
+      op.set(["outbox", sender.id, message.id], record, { expireIn });
+    }
+    const { expires_at: _, ...wire } = message;
+    if (sendKey) op.check({ key: sendKey, versionstamp: null }).set(sendKey, wire, { expireIn });
+    if (!(await op.commit()).ok) return this.enqueue(sender, toId, text, now, idempotencyKey);
+    return wire;
+  }
+
+  /** The recipient's unexpired queued messages, oldest first. */
+  async inbox(toId: PeerId, now: number): Promise<Message[]> {
+    const messages: Message[] = [];
+    const expired: string[] = [];
+    for await (const entry of this.#kv.list<StoredMessage>({ prefix: ["inbox", toId] })) {
+      const { expires_at, ...message } = entry.value;
+      if (expires_at <= now) expired.push(message.id);
+      else messages.push(message);
+    }
+    if (expired.length > 0) await this.ack(toId, expired);
+    return messages;
+  }
+
+  /** Deletes acknowledged messages of `toId`; returns how many were still queued. */
+  async ack(toId: PeerId, ids: string[]): Promise<number> {
+    let removed = 0;
+    for (let start = 0; start < ids.length; start += ACK_CHUNK) {
+      removed += await this.#ackChunk(toId, [...new Set(ids.slice(start, start + ACK_CHUNK))]);
+    }
+    return removed;
+  }
+
+  async #ackChunk(toId: PeerId, ids: string[]): Promise<number> {
+    for (;;) {
+      const entries = await this.#getMany<StoredMessage>(ids.map((id) => ["inbox", toId, id]));
+      const present = entries.filter((entry) => entry.value !== null);
+      if (present.length === 0) return 0;
+      const op = this.#kv.atomic();
+      for (const entry of present) {
+        op.check(entry).delete(entry.key);
+        const message = entry.value!;
+        if (message.from_kind === "peer") op.delete(["outbox", message.from_id, message.id]);
+      }
+      op.sum(["inbox_removed", toId], BigInt(present.length));
+      if ((await op.commit()).ok) return present.length;
+    }
+  }
+
+  /** How many messages are queued for `toId`. */
+  async queuedCount(toId: PeerId): Promise<number> {
+    const [enqueued, removed] = await this.#kv.getMany<[Deno.KvU64, Deno.KvU64]>([
+      ["inbox_enqueued", toId],
+      ["inbox_removed", toId],
+    ]);
+    return Number((enqueued.value?.value ?? 0n) - (removed.value?.value ?? 0n));
+  }
+
+  /** Messages `fromId` sent that are still queued, oldest first. */
+  async outbox(fromId: string, now: number): Promise<QueuedSend[]> {
+    const pending: QueuedSend[] = [];
+    for await (const entry of this.#kv.list<OutboxRecord>({ prefix: ["outbox", fromId] })) {
+      if (entry.value.expires_at <= now) continue;
+      pending.push({
+        message_id: String(entry.key[2]),
+        to_id: entry.value.to_id,
+        sent_at: entry.value.sent_at,
+      });
+    }
+    return pending;
+  }
+
+  /**
+   * A stream that yields once now and again after each new message for `toId`.
+   * `kv.watch` coalesces rapid writes, so a signal means "read the inbox", never "one message".
+   */
+  watchInbox(toId: PeerId): ReadableStream<unknown> {
+    return this.#kv.watch([["inbox_enqueued", toId]]);
+  }
+
+  async #getMany<T>(keys: Deno.KvKey[]): Promise<Deno.KvEntryMaybe<T>[]> {
+    const entries: Deno.KvEntryMaybe<T>[] = [];
+    for (let start = 0; start < keys.length; start += 10) {
+      entries.push(...await this.#kv.getMany<T[]>(keys.slice(start, start + 10)));
+    }
+    return entries;
+  }
+}

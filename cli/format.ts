@@ -1,0 +1,51 @@
+/**
+ * Text formatting for the CLI: aligned tables and human durations.
+ *
+ * @module
+ */
+import type { Peer } from "../broker/protocol.ts";
+
+/** Rows as columns padded to their widest cell; the last column is not padded. */
+export function table(header: string[], rows: string[][]): string {
+  const widths = header.map((title, column) =>
+    Math.max(title.length, ...rows.map((row) => (row[column] ?? "").length))
+  );
+  const line = (cells: string[]) =>
+    cells.map((cell, column) => column === cells.length - 1 ? cell : cell.padEnd(widths[column]!))
+      .join("  ").trimEnd();
+  return [line(header), ...rows.map(line)].join("\n");
+}
+
+/** "3s ago", "5m ago", "2h ago", "4d ago". */
+export function ago(iso: string, now: number = Date.now()): string {
+  return `${duration(now - Date.parse(iso))} ago`;
+}
+
+/** A duration in its largest whole unit: "42s", "5m", "2h", "4d". */
+export function duration(ms: number): string {
+  const seconds = Math.max(0, Math.floor(ms / 1000));
+  if (seconds < 60) return `${seconds}s`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)}m`;
+  if (seconds < 86400) return `${Math.floor(seconds / 3600)}h`;
+  return `${Math.floor(seconds / 86400)}d`;
+}
+
+/** The peers as an aligned table. */
+export function peersTable(peers: Peer[]): string {
+  return table(
+    ["ID", "PID", "CWD", "REPO", "SUMMARY", "LAST SEEN"],
+    peers.map((peer) => [
+      peer.id,
+      String(peer.pid),
+      peer.cwd,
+      peer.repo ?? "-",
+      truncate(peer.summary || "-", 60),
+      ago(peer.last_seen),
+    ]),
+  );
+}
+
+function truncate(text: string, length: number): string {
+  const flat = text.replace(/\s+/g, " ");
+  return flat.length > length ? `${flat.slice(0, length - 1)}…` : flat;
+}

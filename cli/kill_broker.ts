@@ -1,0 +1,49 @@
+/**
+ * `claude-peers kill-broker`: ask the broker to shut down over its own API and wait until
+ * its port is free. No lsof, no killing by port.
+ *
+ * @module
+ */
+import type { Config } from "../broker/config.ts";
+import { BrokerClient, BrokerUnavailableError } from "../broker/client.ts";
+import { print } from "./fail.ts";
+
+/** Help for `kill-broker`. */
+export const KILL_BROKER_HELP = `Usage: claude-peers kill-broker
+
+Asks the broker to shut down cleanly and waits until its port is free. Queued messages
+stay in the database; the next claude-peers command starts a new broker.`;
+
+const WAIT_MS = 10_000;
+
+/** Stops the broker; returns the exit code. */
+export async function killBrokerCommand(config: Config): Promise<number> {
+  const client = new BrokerClient(config);
+  try {
+    await client.health();
+  } catch (error) {
+    if (!(error instanceof BrokerUnavailableError)) throw error;
+    print(`No broker is running on port ${config.port}.`);
+    return 0;
+  }
+  await client.shutdown();
+  const deadline = Date.now() + WAIT_MS;
+  while (Date.now() < deadline) {
+    if (portIsFree(config.port)) {
+      print(`Broker on port ${config.port} stopped.`);
+      return 0;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`The broker on port ${config.port} did not stop within ${WAIT_MS} ms`);
+}
+
+function portIsFree(port: number): boolean {
+  try {
+    const listener = Deno.listen({ hostname: "127.0.0.1", port });
+    listener.close();
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,30 @@
+/**
+ * `claude-peers peers`: every registered peer, as a table or as JSON.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import type { Config } from "../broker/config.ts";
+import { BrokerClient } from "../broker/client.ts";
+import { ensureBroker } from "../broker/spawn.ts";
+import { peersTable } from "./format.ts";
+import { print } from "./fail.ts";
+
+/** Help for `peers`. */
+export const PEERS_HELP = `Usage: claude-peers peers [--json]
+
+Lists the Claude Code sessions registered with the broker (starting it if needed).
+
+Options:
+  --json   print the peers as JSON`;
+
+/** Prints the peers; returns the exit code. */
+export async function peersCommand(args: string[], config: Config): Promise<number> {
+  const { values } = parseArgs({ args, options: { json: { type: "boolean" } }, strict: true });
+  await ensureBroker(config);
+  const { peers } = await new BrokerClient(config).listPeers("machine");
+  if (values.json) print(JSON.stringify(peers, null, 2));
+  else if (peers.length === 0) print("No peers registered.");
+  else print(peersTable(peers));
+  return 0;
+}

@@ -1,0 +1,179 @@
+/**
+ * The MCP server's link to the broker: start it if needed, register (keeping the peer id
+ * across broker restarts), hold the push stream open and reconnect with backoff when it
+ * drops. Tools wait here (bounded) until the peer is registered.
+ *
+ * @module
+ */
+import type { Config } from "../broker/config.ts";
+import { BrokerClient, BrokerError, BrokerUnavailableError } from "../broker/client.ts";
+import { ensureBroker } from "../broker/spawn.ts";
+import type { Message, PeerId } from "../broker/protocol.ts";
+import type { SessionContext } from "./context.ts";
+import { errorMessage, log } from "../broker/log.ts";
+
+/** What the connection reports to the rest of the server. */
+export interface PeerConnectionOptions {
+  /** A message arrived on the push stream (possibly again, after a reconnect). */
+  onMessage: (message: Message) => void;
+  /** The stream is (re)connected: a good moment to flush acknowledgements. */
+  onConnected?: () => void;
+  /** How long a tool waits for registration. @default 20000 */
+  readyTimeoutMs?: number;
+}
+
+const MIN_BACKOFF_MS = 50;
+const MAX_BACKOFF_MS = 2_000;
+
+/** Registration and push stream of one MCP server, kept alive until {@link close}. */
+export class PeerConnection {
+  #config: Config;
+  #context: SessionContext;
+  #options: PeerConnectionOptions;
+  #client: BrokerClient;
+  #abort = new AbortController();
+  #peerId: PeerId | undefined;
+  #summary = "";
+  #ready!: PromiseWithResolvers<void>;
+  #isReady = false;
+  #lastError = "not connected yet";
+  #running: Promise<void> | undefined;
+
+  constructor(config: Config, context: SessionContext, options: PeerConnectionOptions) {
+    this.#config = config;
+    this.#context = context;
+    this.#options = options;
+    this.#client = new BrokerClient(config);
+    this.#resetReady();
+  }
+
+  /** This peer's id once registered. */
+  get peerId(): PeerId | undefined {
+    return this.#peerId;
+  }
+
+  /** The summary this peer last set. */
+  get summary(): string {
+    return this.#summary;
+  }
+
+  /** Starts connecting in the background; returns at once. */
+  start(): void {
+    this.#running ??= this.#run();
+  }
+
+  /** The client, once registered; waits (bounded) through broker start-up and restarts. */
+  async client(): Promise<BrokerClient> {
+    if (this.#isReady) return this.#client;
+    const timeoutMs = this.#options.readyTimeoutMs ?? 20_000;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        reject(
+          new BrokerUnavailableError(`Cannot reach the claude-peers broker: ${this.#lastError}`),
+        );
+      }, timeoutMs);
+    });
+    try {
+      await Promise.race([this.#ready.promise, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+    return this.#client;
+  }
+
+  /** Runs a broker call, waiting (bounded) through a broker restart that happens mid-call. */
+  async call<T>(action: (client: BrokerClient) => Promise<T>): Promise<T> {
+    const deadline = Date.now() + (this.#options.readyTimeoutMs ?? 20_000);
+    for (let attempt = 0;; attempt++) {
+      try {
+        return await action(await this.client());
+      } catch (error) {
+        if (!(error instanceof BrokerUnavailableError) || Date.now() > deadline) throw error;
+        // The stream notices the lost broker on its own and reconnects; retry shortly after.
+        await this.#sleep(Math.min(25 * 2 ** attempt, 500));
+      }
+    }
+  }
+
+  /** Sets the summary now and on every later re-registration. */
+  async setSummary(summary: string): Promise<void> {
+    this.#summary = summary;
+    await this.call((client) => client.setSummary(summary));
+  }
+
+  /** Ends the stream (the broker then drops this peer from listings) and stops reconnecting. */
+  async close(): Promise<void> {
+    this.#abort.abort();
+    await this.#running?.catch(() => {});
+  }
+
+  async #run(): Promise<void> {
+    let backoff = MIN_BACKOFF_MS;
+    while (!this.#abort.signal.aborted) {
+      try {
+        await ensureBroker(this.#config);
+        await this.#register();
+        for await (const event of this.#client.stream(this.#abort.signal)) {
+          if (event.type === "hello") {
+            backoff = MIN_BACKOFF_MS;
+            this.#options.onConnected?.();
+          } else {
+            this.#options.onMessage(event.message);
+          }
+        }
+        this.#markDisconnected("the broker closed the stream");
+      } catch (error) {
+        if (this.#abort.signal.aborted) break;
+        this.#markDisconnected(errorMessage(error));
+        if (error instanceof BrokerError && error.status === 409) continue;
+      }
+      if (this.#abort.signal.aborted) break;
+      log(`disconnected from the broker (${this.#lastError}); reconnecting in ${backoff} ms`);
+      await this.#sleep(backoff);
+      backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
+    }
+  }
+
+  async #register(): Promise<void> {
+    const resume = this.#peerId && this.#client.session
+      ? { peer_id: this.#peerId, session: this.#client.session }
+      : undefined;
+    const reply = await this.#client.register({
+      pid: this.#context.pid,
+      cwd: this.#context.cwd,
+      git_root: this.#context.gitRoot,
+      repo: this.#context.repo,
+      tty: this.#context.tty,
+      summary: this.#summary,
+      ...(resume ? { resume } : {}),
+    });
+    if (this.#peerId && reply.peer_id !== this.#peerId) {
+      log(`the broker no longer knew peer ${this.#peerId}; registered again as ${reply.peer_id}`);
+    }
+    this.#peerId = reply.peer_id;
+    this.#isReady = true;
+    this.#ready.resolve();
+  }
+
+  #markDisconnected(reason: string): void {
+    this.#lastError = reason;
+    if (!this.#isReady) return;
+    this.#isReady = false;
+    this.#resetReady();
+  }
+
+  #resetReady(): void {
+    this.#ready = Promise.withResolvers<void>();
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.#abort.signal.addEventListener("abort", () => {
+        clearTimeout(timer);
+        resolve();
+      }, { once: true });
+    });
+  }
+}

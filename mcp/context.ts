@@ -1,0 +1,137 @@
+/**
+ * What the MCP server knows about its session: process ids, working directory, git
+ * repository and the command line of the Claude Code process that started it. Read once at
+ * start-up; nothing here talks to the broker.
+ *
+ * @module
+ */
+import { realpath } from "node:fs/promises";
+import type { ChannelSetting } from "../broker/config.ts";
+
+/** The session this MCP server serves. */
+export interface SessionContext {
+  pid: number;
+  ppid: number;
+  cwd: string;
+  /** Absolute `git rev-parse --git-common-dir`: the same for every worktree of one repo. */
+  gitRoot: string | null;
+  /** The working tree's top level directory, for display. */
+  repo: string | null;
+  branch: string | null;
+  tty: string | null;
+}
+
+/** Reads the session context of this process. */
+export async function readSessionContext(): Promise<SessionContext> {
+  const cwd = Deno.cwd();
+  const [paths, branch] = await Promise.all([
+    git(cwd, ["rev-parse", "--path-format=absolute", "--git-common-dir", "--show-toplevel"]),
+    git(cwd, ["rev-parse", "--abbrev-ref", "HEAD"]),
+  ]);
+  const [commonDir, topLevel] = paths?.split("\n") ?? [];
+  return {
+    pid: Deno.pid,
+    ppid: Deno.ppid,
+    cwd,
+    gitRoot: commonDir ? await realpath(commonDir).catch(() => commonDir) : null,
+    repo: topLevel || null,
+    branch: branch || null,
+    tty: await parentTty(Deno.ppid),
+  };
+}
+
+/** Runs git in `cwd`; null when git is missing or `cwd` is not in a repository. */
+export async function git(cwd: string, args: string[]): Promise<string | null> {
+  try {
+    const output = await new Deno.Command("git", { args, cwd, stdout: "piped", stderr: "null" })
+      .output();
+    return output.success ? new TextDecoder().decode(output.stdout).trim() : null;
+  } catch {
+    return null;
+  }
+}
+
+async function parentTty(ppid: number): Promise<string | null> {
+  if (Deno.build.os !== "linux") return null;
+  try {
+    const target = await Deno.readLink(`/proc/${ppid}/fd/0`);
+    return target.startsWith("/dev/") ? target.slice(5) : null;
+  } catch {
+    return null;
+  }
+}
+
+const CHANNEL_FLAGS = ["--dangerously-load-development-channels", "--channels"];
+
+/**
+ * Whether Claude Code will show channel notifications. It gives the server no sign of that,
+ * so look at how it was launched: a channel flag naming claude-peers on an ancestor's
+ * command line. The setting "on"/"off" overrides the guess.
+ */
+export async function detectChannelMode(setting: ChannelSetting, ppid: number): Promise<boolean> {
+  if (setting !== "auto") return setting === "on";
+  let pid = ppid;
+  for (let depth = 0; depth < 3 && pid > 1; depth++) {
+    const args = await commandLine(pid);
+    if (args === null) return false;
+    if (namesChannel(args)) return true;
+    pid = await parentOf(pid) ?? 0;
+  }
+  return false;
+}
+
+/** Whether `args` carry a channel flag whose value names claude-peers. */
+export function namesChannel(args: string[]): boolean {
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    for (const flag of CHANNEL_FLAGS) {
+      if (arg.startsWith(`${flag}=`) && arg.includes("claude-peers")) return true;
+      if (arg !== flag) continue;
+      for (let j = i + 1; j < args.length && !args[j]!.startsWith("-"); j++) {
+        if (args[j]!.includes("claude-peers")) return true;
+      }
+    }
+  }
+  return false;
+}
+
+async function commandLine(pid: number): Promise<string[] | null> {
+  if (Deno.build.os === "linux") {
+    try {
+      const raw = await Deno.readTextFile(`/proc/${pid}/cmdline`);
+      return raw.split("\0").filter((arg) => arg !== "");
+    } catch {
+      return null;
+    }
+  }
+  const output = await ps(pid, "command=");
+  return output === null ? null : output.split(/\s+/);
+}
+
+async function parentOf(pid: number): Promise<number | null> {
+  if (Deno.build.os === "linux") {
+    try {
+      const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
+      return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+    } catch {
+      return null;
+    }
+  }
+  const output = await ps(pid, "ppid=");
+  return output === null ? null : Number(output);
+}
+
+async function ps(pid: number, format: string): Promise<string | null> {
+  if (Deno.build.os === "windows") return null;
+  try {
+    const output = await new Deno.Command("ps", {
+      args: ["-o", format, "-p", String(pid)],
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    const text = new TextDecoder().decode(output.stdout).trim();
+    return output.success && text ? text : null;
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,30 @@
+/**
+ * What every tool gets: the broker connection, the delivery of incoming messages and the
+ * session facts. Tools read from here and never reach for globals.
+ *
+ * @module
+ */
+import type { PeerConnection } from "../connection.ts";
+import type { Delivery } from "../delivery.ts";
+import type { SessionContext } from "../context.ts";
+
+/** Shared state for the tools of one MCP server. */
+export interface ToolContext {
+  connection: PeerConnection;
+  delivery: Delivery;
+  session: SessionContext;
+  /** Set once the model calls set_summary: the auto-summary must not overwrite its words. */
+  summarySetByModel: boolean;
+}
+
+/** A tool result in MCP form. */
+export interface ToolResult {
+  [key: string]: unknown;
+  content: { type: "text"; text: string }[];
+  isError?: boolean;
+}
+
+/** A text result. */
+export function textResult(text: string): ToolResult {
+  return { content: [{ type: "text", text }] };
+}

@@ -1,0 +1,40 @@
+/**
+ * list_peers: the other sessions on this machine, in this directory or in this repository.
+ *
+ * @module
+ */
+import { z } from "zod";
+import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import { type Peer, Scope } from "../../broker/protocol.ts";
+import { textResult, type ToolContext, type ToolResult } from "./context.ts";
+
+/** Registers the list_peers tool. */
+export function registerListPeersTool(
+  server: McpServer,
+  ctx: ToolContext,
+  wrap: (result: ToolResult) => ToolResult,
+): void {
+  server.registerTool("list_peers", {
+    description:
+      'List other Claude Code sessions. scope: "machine" (all), "directory" (same working directory) or "repo" (same git repository, worktrees included).',
+    inputSchema: { scope: Scope.default("machine").describe("Which peers to list") },
+  }, async ({ scope }: { scope: z.infer<typeof Scope> }) => {
+    const { peers } = await ctx.connection.call((client) => client.listPeers(scope));
+    return wrap(textResult(formatPeers(peers, scope)));
+  });
+}
+
+/** Readable peer listing for the model. */
+export function formatPeers(peers: Peer[], scope: z.infer<typeof Scope>): string {
+  if (peers.length === 0) return `No other peers (scope: ${scope}).`;
+  const lines = peers.map((peer) => {
+    const details = [`pid ${peer.pid}`, `cwd ${peer.cwd}`];
+    if (peer.repo) details.push(`repo ${peer.repo}`);
+    if (peer.tty) details.push(`tty ${peer.tty}`);
+    const summary = peer.summary ? `\n  summary: ${peer.summary}` : "";
+    return `- id: ${peer.id} (${details.join(", ")})${summary}\n  last seen: ${peer.last_seen}`;
+  });
+  return `${peers.length} peer${peers.length === 1 ? "" : "s"} (scope: ${scope}):\n${
+    lines.join("\n")
+  }`;
+}

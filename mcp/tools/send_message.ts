@@ -1,0 +1,36 @@
+/**
+ * send_message: queue a message for another peer. The broker stamps the sender; a retry after
+ * a broker restart carries the same idempotency key, so the message is queued once.
+ *
+ * @module
+ */
+import { z } from "zod";
+import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import { PeerId } from "../../broker/protocol.ts";
+import { randomId } from "../../broker/ids.ts";
+import { textResult, type ToolContext, type ToolResult } from "./context.ts";
+
+/** Registers the send_message tool. */
+export function registerSendMessageTool(
+  server: McpServer,
+  ctx: ToolContext,
+  wrap: (result: ToolResult) => ToolResult,
+): void {
+  server.registerTool("send_message", {
+    description:
+      "Send a message to another Claude Code session by its peer id (from list_peers or a message's from_id). It arrives in that session at once.",
+    inputSchema: {
+      to_id: PeerId.describe("The recipient's peer id"),
+      message: z.string().min(1).describe("The message text"),
+    },
+  }, async ({ to_id, message }: { to_id: string; message: string }) => {
+    const idempotencyKey = randomId(16);
+    const reply = await ctx.connection.call((client) =>
+      client.send({ to_id, text: message, idempotency_key: idempotencyKey })
+    );
+    const state = reply.recipient_connected
+      ? "it is connected and receives it now"
+      : "it is not connected right now; the message waits in its inbox";
+    return wrap(textResult(`Sent message ${reply.message_id} to ${to_id}: ${state}.`));
+  });
+}

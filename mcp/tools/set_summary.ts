@@ -1,0 +1,26 @@
+/**
+ * set_summary: say what this session is working on, shown to other peers.
+ *
+ * @module
+ */
+import { z } from "zod";
+import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import { MAX_SUMMARY_CHARS } from "../../broker/protocol.ts";
+import { textResult, type ToolContext, type ToolResult } from "./context.ts";
+
+/** Registers the set_summary tool. */
+export function registerSetSummaryTool(
+  server: McpServer,
+  ctx: ToolContext,
+  wrap: (result: ToolResult) => ToolResult,
+): void {
+  server.registerTool("set_summary", {
+    description:
+      "Set a one or two sentence summary of what you are working on; other sessions see it in list_peers.",
+    inputSchema: { summary: z.string().max(MAX_SUMMARY_CHARS).describe("What you are working on") },
+  }, async ({ summary }: { summary: string }) => {
+    ctx.summarySetByModel = true;
+    await ctx.connection.setSummary(summary);
+    return wrap(textResult(`Summary set: ${summary || "(empty)"}`));
+  });
+}
