@@ -84,6 +84,7 @@ export class BrokerStore {
   #kv: Deno.Kv;
   #options: StoreOptions;
   #ids = new MessageIdGenerator();
+  #enqueueChains = new Map<string, Promise<void>>();
 
   constructor(kv: Deno.Kv, options: StoreOptions) {
     this.#kv = kv;
@@ -218,7 +219,27 @@ export class BrokerStore {
    * Queues a message for a live peer; it is durable when this resolves. A repeated
    * `idempotencyKey` from the same sender returns the first message instead of a copy.
    */
-  async enqueue(
+  enqueue(
+    sender: Sender,
+    toId: PeerId,
+    text: string,
+    now: number,
+    idempotencyKey?: string,
+  ): Promise<Message> {
+    // One enqueue per recipient at a time, so the queue limit is exact under concurrent sends.
+    const previous = this.#enqueueChains.get(toId) ?? Promise.resolve();
+    const result = previous.catch(() => {}).then(() =>
+      this.#enqueueNow(sender, toId, text, now, idempotencyKey)
+    );
+    const settled: Promise<void> = result.then(() => {}, () => {});
+    this.#enqueueChains.set(toId, settled);
+    settled.then(() => {
+      if (this.#enqueueChains.get(toId) === settled) this.#enqueueChains.delete(toId);
+    });
+    return result;
+  }
+
+  async #enqueueNow(
     sender: Sender,
     toId: PeerId,
     text: string,
@@ -269,7 +290,7 @@ export class BrokerStore {
     }
     const { expires_at: _, ...wire } = message;
     if (sendKey) op.check({ key: sendKey, versionstamp: null }).set(sendKey, wire, { expireIn });
-    if (!(await op.commit()).ok) return this.enqueue(sender, toId, text, now, idempotencyKey);
+    if (!(await op.commit()).ok) return this.#enqueueNow(sender, toId, text, now, idempotencyKey);
     return wire;
   }
 

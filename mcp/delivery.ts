@@ -24,6 +24,8 @@ export interface DeliveryOptions {
   notify: (notification: ChannelNotification) => Promise<void>;
   /** Tells the broker these messages were presented. */
   ack: (ids: string[]) => Promise<void>;
+  /** Resolves once the MCP client has initialized: a notification sent earlier may be dropped. */
+  clientReady?: Promise<void>;
 }
 
 const REMEMBERED_IDS = 20_000;
@@ -35,10 +37,11 @@ export class Delivery {
   #held = new Map<string, Message>();
   #toAck = new Set<string>();
   #acking = false;
-  #pushing: Promise<void> = Promise.resolve();
+  #pushing: Promise<void>;
 
   constructor(options: DeliveryOptions) {
     this.#options = options;
+    this.#pushing = options.clientReady ?? Promise.resolve();
   }
 
   /** Whether messages are pushed as channel notifications. */

@@ -23,8 +23,10 @@ export async function runMcp(config: Config): Promise<void> {
   setLogPrefix("claude-peers mcp");
   const session = await readSessionContext();
   const channel = await detectChannelMode(config.channel, session.ppid);
+  const initialized = Promise.withResolvers<void>();
   const delivery: Delivery = new Delivery({
     channel,
+    clientReady: initialized.promise,
     notify: (notification) => peerServer.notifyChannel(notification),
     ack: async (ids) => {
       await connection.call((client) => client.ack(ids));
@@ -36,6 +38,7 @@ export async function runMcp(config: Config): Promise<void> {
   });
   const ctx: ToolContext = { connection, delivery, session, summarySetByModel: false };
   const peerServer: PeerServer = createServer(ctx);
+  peerServer.server.server.oninitialized = () => initialized.resolve();
 
   const { promise: done, resolve: finish } = Promise.withResolvers<string>();
   process.stdin.on("end", () => finish("stdin closed"));
