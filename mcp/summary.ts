@@ -5,13 +5,14 @@
  *
  * @module
  */
-import OpenAI from "openai";
 import type { Config } from "../broker/config.ts";
 import { git, type SessionContext } from "./context.ts";
 
 /** Asks the model for a summary of the session's likely work; throws with the reason. */
 export async function generateSummary(config: Config, session: SessionContext): Promise<string> {
   if (!config.openaiApiKey) throw new Error("OPENAI_API_KEY is not set");
+  // Loaded only when needed: the SDK is large and most sessions never use it.
+  const { default: OpenAI } = await import("openai");
   const client = new OpenAI({
     apiKey: config.openaiApiKey,
     ...(config.openaiBaseUrl ? { baseURL: config.openaiBaseUrl } : {}),
