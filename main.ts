@@ -29,9 +29,10 @@ const HELP: Record<string, string> = {
 
 async function main(args: string[]): Promise<number> {
   const [command, ...rest] = args;
-  if (command === undefined || command === "-h" || command === "--help" || command === "help") {
+  if (command === undefined) throw new UsageError("missing command");
+  if (command === "-h" || command === "--help" || command === "help") {
     print(MAIN_HELP);
-    return command === undefined ? 2 : 0;
+    return 0;
   }
   if (command === "-V" || command === "--version") {
     print(`claude-peers ${VERSION}`);
