@@ -8,6 +8,8 @@
 import { fileURLToPath as fromFileUrl } from "node:url";
 import type { Config } from "./config.ts";
 import { BrokerClient, BrokerUnavailableError } from "./client.ts";
+import { ensurePrivateDirectory } from "./secret.ts";
+import { join } from "node:path";
 
 /** Permissions the program needs, the same under `deno run` and baked into the binary. */
 export const PERMISSION_FLAGS = [
@@ -18,6 +20,9 @@ export const PERMISSION_FLAGS = [
   "--allow-run",
   "--allow-sys",
 ] as const;
+
+/** A spawn lock older than this belongs to a starter that died; it is taken over. */
+const SPAWN_LOCK_STALE_MS = 10_000;
 
 /** A command line that runs this program again with `args`. */
 export interface SelfInvocation {
@@ -58,29 +63,58 @@ export async function ensureBroker(
 ): Promise<"running" | "started"> {
   const client = new BrokerClient(config);
   if (await answers(client)) return "running";
+  await ensurePrivateDirectory(config.stateDir);
+  const lockPath = join(config.stateDir, "spawn.lock");
+  const timeoutMs = options.timeoutMs ?? 15_000;
+  const deadline = Date.now() + timeoutMs;
+  let child: { exitedAt?: number } | undefined;
+  try {
+    while (Date.now() < deadline) {
+      if (await answers(client)) return child ? "started" : "running";
+      // One starter at a time: many clients finding the broker gone start one broker, not many.
+      if (!child && await acquireSpawnLock(lockPath)) child = startDetachedBroker(config);
+      // A broker that lost a start race exits at once while the winner comes up; give it a moment.
+      if (child?.exitedAt !== undefined && Date.now() - child.exitedAt > 1_500) break;
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+  } finally {
+    if (child) await Deno.remove(lockPath).catch(() => {});
+  }
+  const reason = child?.exitedAt === undefined ? `did not answer within ${timeoutMs} ms` : "exited";
+  throw new BrokerUnavailableError(
+    `The broker on port ${config.port} ${reason}: ${await lastLogLine(config.logPath)}`,
+  );
+}
+
+function startDetachedBroker(config: Config): { exitedAt?: number } {
   const invocation = selfInvocation(["broker", "--log-file", config.logPath]);
-  const child = new Deno.Command(invocation.command, {
+  const process = new Deno.Command(invocation.command, {
     args: invocation.args,
     stdin: "null",
     stdout: "null",
     stderr: "null",
     detached: true,
   }).spawn();
-  child.unref();
-  let exitedAt: number | undefined;
-  child.status.then(() => exitedAt = Date.now());
-  const timeoutMs = options.timeoutMs ?? 15_000;
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await answers(client)) return "started";
-    // A broker that lost a start race exits at once while the winner comes up; give it a moment.
-    if (exitedAt !== undefined && Date.now() - exitedAt > 1_500) break;
-    await new Promise((resolve) => setTimeout(resolve, 25));
+  process.unref();
+  const started: { exitedAt?: number } = {};
+  process.status.then(() => started.exitedAt = Date.now());
+  return started;
+}
+
+/** Takes the spawn lock, or takes over one left behind by a starter that died. */
+async function acquireSpawnLock(path: string): Promise<boolean> {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      await Deno.writeTextFile(path, String(Deno.pid), { createNew: true, mode: 0o600 });
+      return true;
+    } catch (error) {
+      if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+      const modified = (await Deno.stat(path).catch(() => null))?.mtime?.getTime();
+      if (modified === undefined || Date.now() - modified < SPAWN_LOCK_STALE_MS) return false;
+      await Deno.remove(path).catch(() => {});
+    }
   }
-  const reason = exitedAt === undefined ? `did not answer within ${timeoutMs} ms` : "exited";
-  throw new BrokerUnavailableError(
-    `The broker on port ${config.port} ${reason}: ${await lastLogLine(config.logPath)}`,
-  );
+  return false;
 }
 
 async function lastLogLine(path: string): Promise<string> {

@@ -99,25 +99,29 @@ export async function createTestEnv(extra: Record<string, string> = {}): Promise
   };
 }
 
-/** Asks whatever broker answers for `client` to stop, and waits (bounded) until it is gone. */
+/**
+ * Asks whatever broker answers for `client` to stop, until none has answered for a moment:
+ * a broker auto-started late in a test may come up after the first one stopped.
+ */
 export async function stopBrokerAt(client: BrokerClient): Promise<void> {
-  try {
-    await client.shutdown();
-  } catch {
-    return;
+  const answers = async () => {
+    try {
+      await client.health();
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const deadline = Date.now() + 15_000;
+  let quietSince = Date.now();
+  while (Date.now() - quietSince < 1_000) {
+    if (Date.now() > deadline) throw new Error("a broker kept answering after being stopped");
+    if (await answers()) {
+      await client.shutdown().catch(() => {});
+      quietSince = Date.now();
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
   }
-  await waitFor(
-    async () => {
-      try {
-        await client.health();
-        return false;
-      } catch {
-        return true;
-      }
-    },
-    10_000,
-    "broker to stop",
-  );
 }
 
 /** A broker process started by a test. */
