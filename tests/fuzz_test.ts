@@ -45,11 +45,28 @@ function randomValue(random: () => number, depth: number): unknown {
     case 3:
       return "x".repeat(Math.floor(random() * 40));
     case 4:
-      return ["zzzzzzzz", "", "<channel>", "\u0000\uffff", "a".repeat(70_000)][Math.floor(random() * 5)];
+      return [
+        "zzzzzzzz",
+        "",
+        "<channel>",
+        "\u0000\uffff",
+        "a".repeat(70_000),
+      ][Math.floor(random() * 5)];
     case 5:
       return Array.from({ length: Math.floor(random() * 4) }, () => randomValue(random, depth + 1));
     default: {
-      const keys = ["to_id", "text", "scope", "summary", "ids", "pid", "cwd", "resume", "from_name", "__proto__"];
+      const keys = [
+        "to_id",
+        "text",
+        "scope",
+        "summary",
+        "ids",
+        "pid",
+        "cwd",
+        "resume",
+        "from_name",
+        "__proto__",
+      ];
       const object: Record<string, unknown> = {};
       for (let i = Math.floor(random() * 5); i > 0; i--) {
         object[keys[Math.floor(random() * keys.length)]!] = randomValue(random, depth + 1);
@@ -63,7 +80,9 @@ function randomBody(random: () => number): BodyInit {
   const kind = Math.floor(random() * 5);
   if (kind === 0) return crypto.getRandomValues(new Uint8Array(Math.floor(random() * 300)));
   if (kind === 1) return "[".repeat(5000);
-  if (kind === 2) return JSON.stringify(randomValue(random, 0)).slice(0, Math.floor(random() * 200));
+  if (kind === 2) {
+    return JSON.stringify(randomValue(random, 0)).slice(0, Math.floor(random() * 200));
+  }
   return JSON.stringify(randomValue(random, 0));
 }
 
@@ -82,7 +101,12 @@ Deno.test("a few thousand random requests leave the broker answering and the que
     for (let i = 0; i < 5; i++) await sender.send({ to_id: recipientId, text: `keep ${i}` });
     const before = JSON.stringify((await recipient.inbox()).messages);
     const sessions = [sender.session!, "bogus", undefined];
-    const contentTypes = ["application/json", "text/plain", "application/json; charset=utf-8", undefined];
+    const contentTypes = [
+      "application/json",
+      "text/plain",
+      "application/json; charset=utf-8",
+      undefined,
+    ];
     let served = 0;
     const statuses = new Map<number, number>();
     const worker = async () => {
@@ -113,7 +137,9 @@ Deno.test("a few thousand random requests leave the broker answering and the que
     const health = await fetch(`http://127.0.0.1:${testEnv.port}/health`);
     assert.equal(health.status, 200);
     await health.body?.cancel();
-    const after = JSON.parse(JSON.stringify((await recipient.inbox()).messages)) as { text: string }[];
+    const after = JSON.parse(JSON.stringify((await recipient.inbox()).messages)) as {
+      text: string;
+    }[];
     const original = JSON.parse(before) as { text: string }[];
     // Fuzzed sends with the sender's valid session may add messages; the originals are intact.
     assert.deepEqual(after.slice(0, original.length), original);
