@@ -41,17 +41,16 @@ export function openInboxStream(
     if (!closed) controller.enqueue(encoder.encode(JSON.stringify(event) + "\n"));
   };
   const pump = async () => {
-    let streamed = new Set<string>();
+    let lastStreamed: string | undefined;
     watch = store.watchInbox(peerId).getReader();
     while (!closed) {
       const signal = await watch.read();
       if (signal.done || closed) break;
-      const messages = await store.inbox(peerId, Date.now());
-      for (const message of messages) {
-        if (!streamed.has(message.id)) write({ type: "message", message });
+      // The first read sends the whole queue; later ones only what came after it.
+      for (const message of await store.inbox(peerId, Date.now(), lastStreamed)) {
+        write({ type: "message", message });
+        lastStreamed = message.id;
       }
-      // Acknowledged ids leave the inbox; remembering only what is still queued keeps this small.
-      streamed = new Set(messages.map((message) => message.id));
     }
   };
   const body = new ReadableStream<Uint8Array>({

@@ -187,6 +187,8 @@ export interface McpPeer {
   client: Client;
   transport: StdioClientTransport;
   channel: ReceivedChannel[];
+  /** Called for each channel notification as it arrives (the benchmark times with it). */
+  onChannel: ((notification: ReceivedChannel) => void) | undefined;
   /** The server's peer id (from whoami). */
   id: () => Promise<string>;
   /** Calls a tool; returns its text and whether it was an error. */
@@ -221,7 +223,9 @@ export async function spawnMcp(testEnv: TestEnv, options: SpawnMcpOptions = {}):
   const channel: ReceivedChannel[] = [];
   client.fallbackNotificationHandler = (notification: { method: string; params?: unknown }) => {
     if (notification.method === "notifications/claude/channel") {
-      channel.push(notification.params as unknown as ReceivedChannel);
+      const received = notification.params as unknown as ReceivedChannel;
+      channel.push(received);
+      peer.onChannel?.(received);
     }
     return Promise.resolve();
   };
@@ -237,10 +241,11 @@ export async function spawnMcp(testEnv: TestEnv, options: SpawnMcpOptions = {}):
     };
   };
   let peerId: string | undefined;
-  return {
+  const peer: McpPeer = {
     client,
     transport,
     channel,
+    onChannel: undefined,
     call,
     async id() {
       if (peerId) return peerId;
@@ -255,6 +260,7 @@ export async function spawnMcp(testEnv: TestEnv, options: SpawnMcpOptions = {}):
       await client.close().catch(() => {});
     },
   };
+  return peer;
 }
 
 /** Result of one CLI run. */

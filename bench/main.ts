@@ -1,0 +1,216 @@
+/**
+ * `deno task bench`: real broker, real `claude-peers mcp` servers over stdio, channel mode on.
+ * Prints a table of figures against their targets and writes the same figures as JSON.
+ *
+ *   deno task bench [--quick] [--out results.json]
+ *
+ * @module
+ */
+// deno-lint-ignore-file no-console -- a benchmark reports to the terminal
+import { parseArgs } from "node:util";
+import { cpus, totalmem } from "node:os";
+import { measureLatency } from "./latency.ts";
+import { measureThroughput } from "./throughput.ts";
+import { measureScale } from "./scale.ts";
+import { measureStartup } from "./startup.ts";
+import { measureRestart } from "./restart.ts";
+import { round } from "./stats.ts";
+
+/** One figure next to its target. */
+export interface TargetCheck {
+  name: string;
+  value: number;
+  unit: string;
+  target: string;
+  pass: boolean;
+}
+
+const SIZES = {
+  full: {
+    latency: 500,
+    senders: 4,
+    perSender: 1000,
+    scale: [2, 10, 30, 50, 100],
+    listCalls: 200,
+    idleMs: 10_000,
+    later: 5,
+    restarts: 3,
+  },
+  quick: {
+    latency: 20,
+    senders: 2,
+    perSender: 50,
+    scale: [2, 5],
+    listCalls: 20,
+    idleMs: 500,
+    later: 2,
+    restarts: 1,
+  },
+};
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: { quick: { type: "boolean" }, out: { type: "string" } },
+    strict: true,
+  });
+  const sizes = values.quick ? SIZES.quick : SIZES.full;
+  const step = (name: string) => console.error(`bench: ${name}…`);
+  step("delivery latency");
+  const latency = await measureLatency(sizes.latency);
+  step("throughput");
+  const throughput = await measureThroughput(sizes.senders, sizes.perSender);
+  step("scale");
+  const scale = await measureScale(sizes.scale, sizes.listCalls, sizes.idleMs);
+  step("start-up");
+  const startup = await measureStartup(sizes.later);
+  step("broker restart");
+  const restart = await measureRestart(sizes.restarts);
+
+  const at = (peers: number) => scale.find((point) => point.peers === peers) ?? scale.at(-1)!;
+  const idlePoint = at(30);
+  const biggest = at(100);
+  const targets: TargetCheck[] = [
+    check("delivery latency p50", latency.p50, "ms", "< 5", latency.p50 < 5),
+    check("delivery latency p99", latency.p99, "ms", "< 25", latency.p99 < 25),
+    check(
+      "throughput",
+      throughput.messagesPerSecond,
+      "msg/s",
+      ">= 2000",
+      throughput.messagesPerSecond >= 2000,
+    ),
+    check(
+      "lost / duplicated / out of order",
+      throughput.lost + throughput.duplicated + throughput.outOfOrder,
+      "msgs",
+      "= 0",
+      throughput.lost + throughput.duplicated + throughput.outOfOrder === 0,
+    ),
+    check(
+      `idle CPU, broker + ${idlePoint.peers} servers`,
+      idlePoint.idleCpuPercent,
+      "% core",
+      "< 1",
+      idlePoint.idleCpuPercent < 1,
+    ),
+    check(
+      `list_peers p99, ${biggest.peers} peers`,
+      biggest.listPeersMs.p99,
+      "ms",
+      "< 10",
+      biggest.listPeersMs.p99 < 10,
+    ),
+    check(
+      `broker RSS, ${biggest.peers} peers`,
+      biggest.brokerRssMb,
+      "MB",
+      "< 80",
+      biggest.brokerRssMb < 80,
+    ),
+    check(
+      "later server tools/list",
+      startup.laterToolsListMs,
+      "ms",
+      "< 300",
+      startup.laterToolsListMs < 300,
+    ),
+  ];
+  const report = {
+    machine: {
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model ?? "unknown",
+      memoryGiB: round(totalmem() / 2 ** 30, 1),
+      os: `${Deno.build.os} ${Deno.build.arch}`,
+      deno: Deno.version.deno,
+      mode: Deno.build.standalone ? "compiled" : "deno run",
+    },
+    quick: values.quick === true,
+    latencyMs: latency,
+    throughput,
+    scale,
+    startupMs: startup,
+    restart,
+    targets,
+  };
+  printTable(report);
+  if (values.out) await Deno.writeTextFile(values.out, JSON.stringify(report, null, 2) + "\n");
+}
+
+function check(
+  name: string,
+  value: number,
+  unit: string,
+  target: string,
+  pass: boolean,
+): TargetCheck {
+  return { name, value: round(value), unit, target, pass };
+}
+
+function printTable(report: {
+  latencyMs: { p50: number; p90: number; p99: number; max: number; count: number };
+  throughput: {
+    messagesPerSecond: number;
+    messages: number;
+    senders: number;
+    lost: number;
+    duplicated: number;
+    outOfOrder: number;
+  };
+  scale: {
+    peers: number;
+    listPeersMs: { p50: number; p99: number };
+    brokerRssMb: number;
+    idleCpuPercent: number;
+  }[];
+  startupMs: {
+    firstToolsListMs: number;
+    firstVisibleMs: number;
+    laterToolsListMs: number;
+    laterVisibleMs: number;
+  };
+  restart: { medianMs: number; samplesMs: number[] };
+  targets: TargetCheck[];
+  machine: { cpus: number; cpuModel: string; memoryGiB: number; mode: string; deno: string };
+}): void {
+  const { latencyMs: l, throughput: t, startupMs: s, restart: r, machine: m } = report;
+  const lines = [
+    `machine: ${m.cpus} × ${m.cpuModel}, ${m.memoryGiB} GiB, deno ${m.deno}, ${m.mode}`,
+    "",
+    `delivery latency (${l.count} msgs)   p50 ${round(l.p50)} ms  p90 ${round(l.p90)} ms  p99 ${
+      round(l.p99)
+    } ms  max ${round(l.max)} ms`,
+    `throughput (${t.senders} → 1, ${t.messages} msgs)  ${
+      round(t.messagesPerSecond, 0)
+    } msg/s  lost ${t.lost}  duplicated ${t.duplicated}  out of order ${t.outOfOrder}`,
+    "",
+    "peers  list_peers p50  list_peers p99  broker RSS  idle CPU (broker + servers)",
+    ...report.scale.map((p) =>
+      `${String(p.peers).padStart(5)}  ${`${round(p.listPeersMs.p50)} ms`.padStart(14)}  ${
+        `${round(p.listPeersMs.p99)} ms`.padStart(14)
+      }  ${`${round(p.brokerRssMb, 1)} MB`.padStart(10)}  ${
+        round(p.idleCpuPercent, 3)
+      } % of one core`
+    ),
+    "",
+    `start-up: first server tools/list ${round(s.firstToolsListMs, 0)} ms, visible ${
+      round(s.firstVisibleMs, 0)
+    } ms (starts the broker)`,
+    `          later servers tools/list ${round(s.laterToolsListMs, 0)} ms, visible ${
+      round(s.laterVisibleMs, 0)
+    } ms (median)`,
+    `broker SIGKILL → next message delivered: median ${round(r.medianMs, 0)} ms (${
+      r.samplesMs.map((v) => round(v, 0)).join(", ")
+    })`,
+    "",
+    "target                                   value          target    result",
+    ...report.targets.map((c) =>
+      `${c.name.padEnd(40)} ${`${c.value} ${c.unit}`.padEnd(14)} ${c.target.padEnd(9)} ${
+        c.pass ? "PASS" : "MISS"
+      }`
+    ),
+  ];
+  console.log(lines.join("\n"));
+}
+
+if (import.meta.main) await main();
