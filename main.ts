@@ -17,6 +17,8 @@ import { STATUS_HELP, statusCommand } from "./cli/status.ts";
 import { PEERS_HELP, peersCommand } from "./cli/peers.ts";
 import { SEND_HELP, sendCommand } from "./cli/send.ts";
 import { KILL_BROKER_HELP, killBrokerCommand } from "./cli/kill_broker.ts";
+import { INSTALL_HELP, installCommand, UNINSTALL_HELP, uninstallCommand } from "./cli/install.ts";
+import { DOCTOR_HELP, doctorCommand } from "./cli/doctor.ts";
 
 const HELP: Record<string, string> = {
   broker: BROKER_HELP,
@@ -25,6 +27,9 @@ const HELP: Record<string, string> = {
   peers: PEERS_HELP,
   send: SEND_HELP,
   "kill-broker": KILL_BROKER_HELP,
+  install: INSTALL_HELP,
+  uninstall: UNINSTALL_HELP,
+  doctor: DOCTOR_HELP,
 };
 
 async function main(args: string[]): Promise<number> {
@@ -76,6 +81,13 @@ async function run(command: string, args: string[]): Promise<number> {
     case "kill-broker":
       parseArgs({ args, options: {}, strict: true });
       return await killBrokerCommand(config);
+    case "install":
+      return await installCommand(args, config);
+    case "uninstall":
+      return await uninstallCommand(args, config);
+    case "doctor":
+      parseArgs({ args, options: {}, strict: true });
+      return await doctorCommand(config);
   }
   throw new UsageError(`unknown command "${command}"`);
 }

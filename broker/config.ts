@@ -39,6 +39,12 @@ export interface Config {
   openaiBaseUrl: string | undefined;
   /** Model for the auto-summary. @default "gpt-4o-mini" */
   summaryModel: string;
+  /** The Claude Code command used by install, uninstall and doctor. @default "claude" */
+  claudeBin: string;
+  /** Where Claude Code keeps `.claude.json`. @default CLAUDE_CONFIG_DIR, else the home directory */
+  claudeConfigDir: string;
+  /** The executable search path, for doctor's checks. */
+  searchPath: string;
 }
 
 /** The environment variables this program reads. */
@@ -64,6 +70,9 @@ export function resolveConfig(env: Env = Deno.env): Config {
     openaiApiKey: env.get("OPENAI_API_KEY") || undefined,
     openaiBaseUrl: env.get("OPENAI_BASE_URL") || undefined,
     summaryModel: env.get("CLAUDE_PEERS_SUMMARY_MODEL") || "gpt-4o-mini",
+    claudeBin: env.get("CLAUDE_PEERS_CLAUDE_BIN") || "claude",
+    claudeConfigDir: env.get("CLAUDE_CONFIG_DIR") || homeDirectory(env),
+    searchPath: env.get("PATH") ?? "",
   };
 }
 

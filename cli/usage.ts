@@ -17,6 +17,9 @@ Commands:
   peers         list the peers (--json for JSON)
   send          send a message to a peer: send <peer-id> [message...]
   kill-broker   stop the broker cleanly
+  install       register claude-peers with Claude Code (--scope user|project)
+  uninstall     remove the registration (--purge: also the database, secret and log)
+  doctor        check the set-up and explain how to fix problems
 
 Options:
   -h, --help      show help (also after a command)

@@ -270,11 +270,17 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs the real CLI with `args` in `testEnv`, optionally feeding `stdin`. */
-export async function runCli(testEnv: TestEnv, args: string[], stdin?: string): Promise<CliResult> {
+/** Runs the real CLI with `args` in `testEnv`, optionally feeding `stdin`, in `cwd`. */
+export async function runCli(
+  testEnv: TestEnv,
+  args: string[],
+  stdin?: string,
+  cwd?: string,
+): Promise<CliResult> {
   const { command, args: fullArgs } = claudePeersCommand(args);
   const child = new Deno.Command(command, {
     args: fullArgs,
+    cwd: cwd ?? testEnv.dir,
     env: testEnv.env,
     clearEnv: true,
     stdin: stdin === undefined ? "null" : "piped",

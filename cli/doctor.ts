@@ -1,0 +1,221 @@
+/**
+ * `claude-peers doctor`: checks the set-up and explains each problem with a fix. It never
+ * runs `claude mcp list/get` (they start the servers they check, and so a broker).
+ *
+ * @module
+ */
+import { basename, isAbsolute, join } from "node:path";
+import { type Config, VERSION } from "../broker/config.ts";
+import { BrokerClient, BrokerError, BrokerUnavailableError } from "../broker/client.ts";
+import { selfInvocation } from "../broker/spawn.ts";
+import { readSessionContext } from "../mcp/context.ts";
+import {
+  ClaudeNotFoundError,
+  claudeVersion,
+  findRegistrations,
+  versionAtLeast,
+} from "./claude_code.ts";
+import { print } from "./fail.ts";
+
+/** Help for `doctor`. */
+export const DOCTOR_HELP = `Usage: claude-peers doctor
+
+Checks claude-peers and its Claude Code registration and says how to fix what is wrong.
+Exits 1 when a check fails (warnings alone exit 0).`;
+
+/** Claude Code versions before this one have no channels. */
+export const CHANNELS_SINCE = "2.1.80";
+
+type Outcome = "ok" | "warn" | "fail";
+
+interface Check {
+  outcome: Outcome;
+  text: string;
+  fix?: string;
+}
+
+const MARK: Record<Outcome, string> = { ok: "✔", warn: "!", fail: "✘" };
+
+/** Runs every check; returns the exit code. */
+export async function doctorCommand(config: Config): Promise<number> {
+  const checks: Check[] = [
+    {
+      outcome: "ok",
+      text: `claude-peers ${VERSION} (${
+        Deno.build.standalone ? "binary" : "deno run"
+      }: ${Deno.execPath()})`,
+    },
+    await checkBroker(config),
+    ...await checkFiles(config),
+    ...await checkClaude(config),
+  ];
+  for (const check of checks) {
+    print(`${MARK[check.outcome]} ${check.text}`);
+    if (check.fix) print(`    fix: ${check.fix}`);
+  }
+  const failed = checks.filter((check) => check.outcome === "fail").length;
+  print(
+    failed === 0 ? "\nNo problems found." : `\n${failed} problem${failed === 1 ? "" : "s"} found.`,
+  );
+  return failed === 0 ? 0 : 1;
+}
+
+async function checkBroker(config: Config): Promise<Check> {
+  const client = new BrokerClient(config);
+  try {
+    const health = await client.health();
+    await client.status();
+    if (health.version !== VERSION) {
+      return {
+        outcome: "warn",
+        text: `broker on ${config.brokerUrl} runs version ${health.version}, this is ${VERSION}`,
+        fix: `run "claude-peers kill-broker"; the next session starts the new version`,
+      };
+    }
+    return {
+      outcome: "ok",
+      text: `broker running on ${config.brokerUrl} (version ${health.version})`,
+    };
+  } catch (error) {
+    if (error instanceof BrokerUnavailableError) {
+      return {
+        outcome: "warn",
+        text:
+          `no broker on ${config.brokerUrl} (it starts when a session or "claude-peers peers" needs it)`,
+      };
+    }
+    if (error instanceof BrokerError && error.status === 401) {
+      return {
+        outcome: "fail",
+        text: `the broker on port ${config.port} refuses this user's secret (${config.secretPath})`,
+        fix:
+          `another user's broker holds the port, or the secret changed: set CLAUDE_PEERS_PORT, or run "claude-peers kill-broker" as its owner`,
+      };
+    }
+    return {
+      outcome: "fail",
+      text: `port ${config.port} is held by a program that is not a claude-peers broker`,
+      fix:
+        "stop that program or set CLAUDE_PEERS_PORT (also in the Claude Code registration's environment)",
+    };
+  }
+}
+
+async function checkFiles(config: Config): Promise<Check[]> {
+  if (Deno.build.os === "windows") return [];
+  const expectations: [string, number][] = [
+    [config.stateDir, 0o700],
+    [config.secretPath, 0o600],
+    [config.dbPath, 0o600],
+    [config.logPath, 0o600],
+  ];
+  const checks: Check[] = [];
+  for (const [path, wanted] of expectations) {
+    const stat = await Deno.stat(path).catch(() => null);
+    if (!stat) continue;
+    const mode = (stat.mode ?? 0) & 0o777;
+    checks.push(
+      mode & ~wanted
+        ? {
+          outcome: "fail",
+          text: `${path} has mode ${mode.toString(8)}: others can read it`,
+          fix: `chmod ${wanted.toString(8)} "${path}"`,
+        }
+        : { outcome: "ok", text: `${path} is private (${mode.toString(8)})` },
+    );
+  }
+  return checks;
+}
+
+async function checkClaude(config: Config): Promise<Check[]> {
+  const checks: Check[] = [];
+  try {
+    const version = await claudeVersion(config);
+    checks.push(
+      versionAtLeast(version, CHANNELS_SINCE)
+        ? { outcome: "ok", text: `Claude Code ${version} (channels supported)` }
+        : {
+          outcome: "warn",
+          text:
+            `Claude Code ${version} has no channels (they need ${CHANNELS_SINCE} or later); messages arrive through check_messages`,
+          fix: "update Claude Code: claude update",
+        },
+    );
+  } catch (error) {
+    checks.push({
+      outcome: "fail",
+      text: error instanceof ClaudeNotFoundError
+        ? error.message
+        : `Claude Code: ${(error as Error).message}`,
+      fix: "install Claude Code: npm install -g @anthropic-ai/claude-code",
+    });
+  }
+  const session = await readSessionContext();
+  const registrations = await findRegistrations(config, session.cwd, session.repo);
+  if (registrations.length === 0) {
+    checks.push({
+      outcome: "fail",
+      text: "claude-peers is not registered with Claude Code",
+      fix: `run "claude-peers install"`,
+    });
+    return checks;
+  }
+  const wanted = selfInvocation(["mcp"]);
+  for (const registration of registrations) {
+    const line = [registration.command, ...registration.args].join(" ");
+    const missing = await missingExecutable(
+      registration.command,
+      registration.args,
+      config.searchPath,
+    );
+    if (missing) {
+      checks.push({
+        outcome: "fail",
+        text:
+          `registered (${registration.scope} scope, ${registration.file}) with a command that cannot run: ${missing}`,
+        fix: `run "claude-peers install${
+          registration.scope === "project" ? " --scope project" : ""
+        }" to register this binary`,
+      });
+      continue;
+    }
+    const current = registration.command === wanted.command;
+    checks.push({
+      outcome: "ok",
+      text: `registered (${registration.scope} scope): ${line}${
+        current ? "" : " (not this binary)"
+      }`,
+    });
+  }
+  return checks;
+}
+
+/** Why `command` cannot run, or null when it can. */
+async function missingExecutable(
+  command: string,
+  args: string[],
+  searchPath: string,
+): Promise<string | null> {
+  const path = isAbsolute(command) ? command : await findOnPath(command, searchPath);
+  if (!path) return `"${command}" is not on PATH`;
+  const stat = await Deno.stat(path).catch(() => null);
+  if (!stat?.isFile) return `"${path}" does not exist`;
+  if (Deno.build.os !== "windows" && ((stat.mode ?? 0) & 0o111) === 0) {
+    return `"${path}" is not executable`;
+  }
+  if (/^deno(\.exe)?$/.test(basename(path))) {
+    const script = args.find((arg) => arg.endsWith("main.ts"));
+    if (script && !await Deno.stat(script).catch(() => null)) return `"${script}" does not exist`;
+  }
+  return null;
+}
+
+async function findOnPath(command: string, searchPath: string): Promise<string | null> {
+  const separator = Deno.build.os === "windows" ? ";" : ":";
+  for (const dir of searchPath.split(separator)) {
+    if (!dir) continue;
+    const candidate = join(dir, command);
+    if (await Deno.stat(candidate).catch(() => null)) return candidate;
+  }
+  return null;
+}

@@ -1,0 +1,121 @@
+/**
+ * `claude-peers install` and `uninstall`: register this program with Claude Code (idempotent)
+ * and remove it again, with `--purge` also deleting the database, secret and log.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import type { Config } from "../broker/config.ts";
+import { selfInvocation } from "../broker/spawn.ts";
+import { findRegistrations, runClaude, SERVER_NAME } from "./claude_code.ts";
+import { killBrokerCommand } from "./kill_broker.ts";
+import { print, UsageError } from "./fail.ts";
+
+/** Help for `install`. */
+export const INSTALL_HELP = `Usage: claude-peers install [--scope user|project]
+
+Registers this claude-peers with Claude Code (claude mcp add). Running it again changes
+nothing; after an upgrade that moved the binary it updates the registration.
+
+Options:
+  --scope user|project   user: all your projects (default); project: .mcp.json here`;
+
+/** Help for `uninstall`. */
+export const UNINSTALL_HELP = `Usage: claude-peers uninstall [--scope user|project] [--purge]
+
+Removes the Claude Code registration.
+
+Options:
+  --scope user|project   which registration to remove (default: user)
+  --purge                also stop the broker and delete the database, secret and log`;
+
+const CHANNEL_LAUNCH = `claude --dangerously-load-development-channels server:${SERVER_NAME}`;
+
+function parseScope(args: string[]): { scope: "user" | "project"; purge: boolean } {
+  const { values } = parseArgs({
+    args,
+    options: { scope: { type: "string", default: "user" }, purge: { type: "boolean" } },
+    strict: true,
+  });
+  if (values.scope !== "user" && values.scope !== "project") {
+    throw new UsageError(`--scope must be "user" or "project", got "${values.scope}"`);
+  }
+  return { scope: values.scope, purge: values.purge === true };
+}
+
+/** Registers claude-peers; returns the exit code. */
+export async function installCommand(args: string[], config: Config): Promise<number> {
+  const { scope, purge } = parseScope(args);
+  if (purge) throw new UsageError("--purge goes with uninstall");
+  const wanted = selfInvocation(["mcp"]);
+  const existing = (await findRegistrations(config, Deno.cwd(), null)).find((r) =>
+    r.scope === scope
+  );
+  const same = existing?.command === wanted.command &&
+    JSON.stringify(existing.args) === JSON.stringify(wanted.args);
+  if (same) {
+    print(`claude-peers is already registered with Claude Code (${scope} scope): nothing changed.`);
+  } else {
+    if (existing) {
+      await claudeOrFail(config, ["mcp", "remove", SERVER_NAME, "--scope", scope]);
+      print(`Replaced the old registration: ${[existing.command, ...existing.args].join(" ")}`);
+    }
+    await claudeOrFail(config, [
+      "mcp",
+      "add",
+      "--scope",
+      scope,
+      "--transport",
+      "stdio",
+      SERVER_NAME,
+      "--",
+      wanted.command,
+      ...wanted.args,
+    ]);
+    print(
+      `Registered claude-peers with Claude Code (${scope} scope): ${
+        [wanted.command, ...wanted.args].join(" ")
+      }`,
+    );
+  }
+  print(`\nStart Claude Code with channels so messages arrive at once:\n  ${CHANNEL_LAUNCH}`);
+  print(`Or add an alias to your shell profile:\n  alias claudep='${CHANNEL_LAUNCH}'`);
+  return 0;
+}
+
+/** Removes the registration (and with --purge all data); returns the exit code. */
+export async function uninstallCommand(args: string[], config: Config): Promise<number> {
+  const { scope, purge } = parseScope(args);
+  const removed = await runClaude(config, ["mcp", "remove", SERVER_NAME, "--scope", scope]);
+  if (removed.code === 0) print(`Removed the Claude Code registration (${scope} scope).`);
+  else if (/No MCP server named/.test(removed.stderr)) {
+    print(`claude-peers was not registered (${scope} scope).`);
+  } else {throw new Error(
+      `"claude mcp remove" failed: ${removed.stderr.trim() || removed.stdout.trim()}`,
+    );}
+  if (purge) {
+    await killBrokerCommand(config);
+    for (
+      const path of [config.dbPath, `${config.dbPath}-wal`, `${config.dbPath}-shm`, config.stateDir]
+    ) {
+      try {
+        await Deno.remove(path, { recursive: true });
+        print(`Deleted ${path}`);
+      } catch (error) {
+        if (!(error instanceof Deno.errors.NotFound)) throw error;
+      }
+    }
+  }
+  return 0;
+}
+
+async function claudeOrFail(config: Config, args: string[]): Promise<void> {
+  const result = await runClaude(config, args);
+  if (result.code !== 0) {
+    throw new Error(
+      `"claude ${args.slice(0, 2).join(" ")}" failed: ${
+        result.stderr.trim() || result.stdout.trim()
+      }`,
+    );
+  }
+}
