@@ -7,10 +7,8 @@
 import { parseArgs } from "node:util";
 import { dirname } from "node:path";
 import { resolveConfig, VERSION } from "./broker/config.ts";
-import { runBroker } from "./broker/mod.ts";
 import { ensurePrivateDirectory } from "./broker/secret.ts";
 import { errorMessage, log, logToFile, setLogPrefix } from "./broker/log.ts";
-import { runMcp } from "./mcp/mod.ts";
 import { fail, print, UsageError } from "./cli/fail.ts";
 import { BROKER_HELP, MAIN_HELP, MCP_HELP } from "./cli/usage.ts";
 import { STATUS_HELP, statusCommand } from "./cli/status.ts";
@@ -67,10 +65,13 @@ async function run(command: string, args: string[]): Promise<number> {
   switch (command) {
     case "broker":
       return await brokerCommand(args, config);
-    case "mcp":
+    case "mcp": {
       parseArgs({ args, options: {}, strict: true });
+      // Loaded per mode: the broker never loads the MCP SDK, the MCP server never the broker.
+      const { runMcp } = await import("./mcp/mod.ts");
       await runMcp(config);
       return 0;
+    }
     case "status":
       parseArgs({ args, options: {}, strict: true });
       return await statusCommand(config);
@@ -103,6 +104,7 @@ async function brokerCommand(args: string[], config: ReturnType<typeof resolveCo
     });
     globalThis.addEventListener("error", (event) => log(`uncaught error: ${event.message}`));
   }
+  const { runBroker } = await import("./broker/mod.ts");
   try {
     await runBroker(config);
   } catch (error) {

@@ -78,6 +78,7 @@ export interface Sender {
 }
 
 const ACK_CHUNK = 40;
+const LEASE_BATCH = 50;
 const SESSION_CACHE_SIZE = 4096;
 
 /** Peers, sessions and messages in one Deno KV database. */
@@ -188,13 +189,20 @@ export class BrokerStore {
 
   /** Extends the lease of connected peers; peers removed meanwhile stay removed. */
   async refreshLeases(ids: Iterable<PeerId>, now: number): Promise<void> {
-    for (const id of ids) {
-      const entry = await this.#kv.get<PeerRecord>(["peer", id]);
-      if (!entry.value) continue;
-      const peer = { ...entry.value, last_seen: now, expires_at: now + this.#options.leaseMs };
-      await this.#kv.atomic().check(entry).set(["peer", id], peer, {
-        expireIn: this.#options.leaseMs,
-      }).commit();
+    // One read and a few batched writes, however many peers: this runs while everything idles.
+    const connected = new Set(ids);
+    const due: Deno.KvEntry<PeerRecord>[] = [];
+    for await (const entry of this.#kv.list<PeerRecord>({ prefix: ["peer"] })) {
+      if (connected.has(entry.value.id)) due.push(entry);
+    }
+    for (let start = 0; start < due.length; start += LEASE_BATCH) {
+      const op = this.#kv.atomic();
+      for (const entry of due.slice(start, start + LEASE_BATCH)) {
+        const peer = { ...entry.value, last_seen: now, expires_at: now + this.#options.leaseMs };
+        op.check(entry).set(entry.key, peer, { expireIn: this.#options.leaseMs });
+      }
+      // A conflict means a peer changed meanwhile (summary, removal); the next round catches up.
+      await op.commit();
     }
   }
 

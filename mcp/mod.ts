@@ -16,7 +16,8 @@ import { createServer, type PeerServer } from "./server.ts";
 import { generateSummary } from "./summary.ts";
 import type { ToolContext } from "./tools/context.ts";
 
-const PARENT_CHECK_MS = 2_000;
+/** Stdin closing is the usual sign the parent is gone; this slow check catches the rest. */
+const PARENT_CHECK_MS = 10_000;
 
 /** Serves MCP on stdio until stdin closes or the parent exits. */
 export async function runMcp(config: Config): Promise<void> {
