@@ -88,6 +88,7 @@ export class BrokerStore {
   #ids = new MessageIdGenerator();
   #enqueueChains = new Map<string, Promise<void>>();
   #sessions = new Map<string, SessionRecord>();
+  #peers: Promise<Map<PeerId, PeerRecord>> | undefined;
 
   constructor(kv: Deno.Kv, options: StoreOptions) {
     this.#kv = kv;
@@ -135,12 +136,14 @@ export class BrokerStore {
       expires_at: now + this.#options.retentionMs,
     };
     this.#sessions.delete(session!);
+    const peers = await this.#peerMap();
     await this.#kv.atomic()
       .set(["peer", peer.id], peer, { expireIn: this.#options.leaseMs })
       .set(["session", await hashToken(session!)], sessionRecord, {
         expireIn: this.#options.retentionMs,
       })
       .commit();
+    peers.set(peer.id, peer);
     return { peer, session: session!, resumed };
   }
 
@@ -159,18 +162,29 @@ export class BrokerStore {
 
   /** A live peer, or null. */
   async getPeer(id: string, now: number): Promise<PeerRecord | null> {
-    const entry = await this.#kv.get<PeerRecord>(["peer", id]);
-    if (!entry.value || entry.value.expires_at <= now) return null;
-    return entry.value;
+    const peer = (await this.#peerMap()).get(id);
+    return peer && peer.expires_at > now ? peer : null;
   }
 
   /** Every live peer, in id order. */
   async listPeers(now: number): Promise<PeerRecord[]> {
-    const peers: PeerRecord[] = [];
-    for await (const entry of this.#kv.list<PeerRecord>({ prefix: ["peer"] })) {
-      if (entry.value.expires_at > now) peers.push(entry.value);
-    }
-    return peers;
+    const peers = [...(await this.#peerMap()).values()].filter((peer) => peer.expires_at > now);
+    return peers.sort((a, b) => a.id < b.id ? -1 : 1);
+  }
+
+  /**
+   * Peers as last written. The broker is the only process that writes the database, so this
+   * write-through copy stays exact and listings need no database read.
+   */
+  #peerMap(): Promise<Map<PeerId, PeerRecord>> {
+    this.#peers ??= (async () => {
+      const peers = new Map<PeerId, PeerRecord>();
+      for await (const entry of this.#kv.list<PeerRecord>({ prefix: ["peer"] })) {
+        peers.set(entry.value.id, entry.value);
+      }
+      return peers;
+    })();
+    return this.#peers;
   }
 
   /** Live peers in `scope` as seen from `caller`, the caller itself left out. */
@@ -195,28 +209,34 @@ export class BrokerStore {
     for await (const entry of this.#kv.list<PeerRecord>({ prefix: ["peer"] })) {
       if (connected.has(entry.value.id)) due.push(entry);
     }
+    const peers = await this.#peerMap();
     for (let start = 0; start < due.length; start += LEASE_BATCH) {
       const op = this.#kv.atomic();
-      for (const entry of due.slice(start, start + LEASE_BATCH)) {
+      const refreshed = due.slice(start, start + LEASE_BATCH).map((entry) => {
         const peer = { ...entry.value, last_seen: now, expires_at: now + this.#options.leaseMs };
         op.check(entry).set(entry.key, peer, { expireIn: this.#options.leaseMs });
-      }
+        return peer;
+      });
       // A conflict means a peer changed meanwhile (summary, removal); the next round catches up.
-      await op.commit();
+      if ((await op.commit()).ok) { for (const peer of refreshed) peers.set(peer.id, peer); }
     }
   }
 
   /** Caps every lease at `now + graceMs`: after a broker restart, peers must reconnect. */
   async capLeases(now: number, graceMs: number): Promise<void> {
-    for await (const entry of this.#kv.list<PeerRecord>({ prefix: ["peer"] })) {
-      const expires_at = Math.min(entry.value.expires_at, now + graceMs);
-      await this.#kv.set(entry.key, { ...entry.value, expires_at }, { expireIn: graceMs });
+    const peers = await this.#peerMap();
+    for (const peer of [...peers.values()]) {
+      const capped = { ...peer, expires_at: Math.min(peer.expires_at, now + graceMs) };
+      await this.#kv.set(["peer", peer.id], capped, { expireIn: graceMs });
+      peers.set(peer.id, capped);
     }
   }
 
   /** Removes a peer from listings; its inbox and session stay for the retention period. */
   async removePeer(id: PeerId): Promise<void> {
+    const peers = await this.#peerMap();
     await this.#kv.delete(["peer", id]);
+    peers.delete(id);
   }
 
   /** Sets a live peer's summary. */
@@ -225,11 +245,13 @@ export class BrokerStore {
     if (!entry.value || entry.value.expires_at <= now) {
       throw new StoreError("not_found", `Peer "${id}" is not registered`);
     }
-    const res = await this.#kv.atomic().check(entry).set(["peer", id], {
-      ...entry.value,
-      summary,
-    }, { expireIn: Math.max(1, entry.value.expires_at - now) }).commit();
+    const peer = { ...entry.value, summary };
+    const peers = await this.#peerMap();
+    const res = await this.#kv.atomic().check(entry).set(["peer", id], peer, {
+      expireIn: Math.max(1, entry.value.expires_at - now),
+    }).commit();
     if (!res.ok) return this.setSummary(id, summary, now);
+    peers.set(id, peer);
   }
 
   /**
