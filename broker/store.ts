@@ -69,6 +69,28 @@ export class StoreError extends Error {
   }
 }
 
+interface PendingSend {
+  sender: Sender;
+  text: string;
+  now: number;
+  idempotencyKey: string | undefined;
+  resolve: (message: Message) => void;
+  reject: (error: unknown) => void;
+}
+
+/** Sends in one group commit, kept inside Deno KV's per-transaction limits. */
+function takeBatch(queue: PendingSend[]): PendingSend[] {
+  let count = 0;
+  let bytes = 0;
+  while (
+    count < queue.length && count < ENQUEUE_BATCH && (count === 0 || bytes < ENQUEUE_BATCH_BYTES)
+  ) {
+    bytes += queue[count]!.text.length * 3;
+    count++;
+  }
+  return queue.splice(0, count);
+}
+
 /** The sender of a message, as the broker established it. */
 export interface Sender {
   id: string;
@@ -78,6 +100,9 @@ export interface Sender {
 }
 
 const ACK_CHUNK = 40;
+/** Sends in one group commit; each writes up to 3 keys, well inside Deno KV's limits. */
+const ENQUEUE_BATCH = 100;
+const ENQUEUE_BATCH_BYTES = 256 * 1024;
 const LEASE_BATCH = 50;
 const SESSION_CACHE_SIZE = 4096;
 
@@ -86,7 +111,8 @@ export class BrokerStore {
   #kv: Deno.Kv;
   #options: StoreOptions;
   #ids = new MessageIdGenerator();
-  #enqueueChains = new Map<string, Promise<void>>();
+  #pendingSends = new Map<PeerId, PendingSend[]>();
+  #draining = new Set<PeerId>();
   #sessions = new Map<string, SessionRecord>();
   #peers: Promise<Map<PeerId, PeerRecord>> | undefined;
 
@@ -257,6 +283,10 @@ export class BrokerStore {
   /**
    * Queues a message for a live peer; it is durable when this resolves. A repeated
    * `idempotencyKey` from the same sender returns the first message instead of a copy.
+   *
+   * Sends to one recipient are committed one batch at a time (group commit): whatever arrived
+   * while the previous batch was being written goes into the next transaction. That keeps ids
+   * in commit order per recipient and the queue limit exact, at one write per batch.
    */
   enqueue(
     sender: Sender,
@@ -265,78 +295,119 @@ export class BrokerStore {
     now: number,
     idempotencyKey?: string,
   ): Promise<Message> {
-    // One enqueue per recipient at a time, so the queue limit is exact under concurrent sends.
-    const previous = this.#enqueueChains.get(toId) ?? Promise.resolve();
-    const result = previous.catch(() => {}).then(() =>
-      this.#enqueueNow(sender, toId, text, now, idempotencyKey)
-    );
-    const settled: Promise<void> = result.then(() => {}, () => {});
-    this.#enqueueChains.set(toId, settled);
-    settled.then(() => {
-      if (this.#enqueueChains.get(toId) === settled) this.#enqueueChains.delete(toId);
+    return new Promise((resolve, reject) => {
+      const queue = this.#pendingSends.get(toId) ?? [];
+      queue.push({ sender, text, now, idempotencyKey, resolve, reject });
+      this.#pendingSends.set(toId, queue);
+      if (queue.length === 1 && !this.#draining.has(toId)) this.#drainSends(toId);
     });
-    return result;
   }
 
-  async #enqueueNow(
-    sender: Sender,
-    toId: PeerId,
-    text: string,
-    now: number,
-    idempotencyKey?: string,
-  ): Promise<Message> {
-    const sendKey = idempotencyKey ? ["send_key", sender.id, idempotencyKey] : undefined;
-    if (sendKey) {
-      const earlier = await this.#kv.get<Message>(sendKey);
-      if (earlier.value) return earlier.value;
+  async #drainSends(toId: PeerId): Promise<void> {
+    this.#draining.add(toId);
+    try {
+      for (;;) {
+        const queue = this.#pendingSends.get(toId);
+        if (!queue || queue.length === 0) break;
+        const batch = takeBatch(queue);
+        try {
+          await this.#commitSends(toId, batch);
+        } catch (error) {
+          for (const send of batch) send.reject(error);
+        }
+      }
+    } finally {
+      this.#draining.delete(toId);
+      this.#pendingSends.delete(toId);
     }
-    const recipient = await this.getPeer(toId, now);
-    if (!recipient) {
-      throw new StoreError(
+  }
+
+  async #commitSends(toId: PeerId, batch: PendingSend[]): Promise<void> {
+    const keyOf = (send: PendingSend) =>
+      send.idempotencyKey ? ["send_key", send.sender.id, send.idempotencyKey] : undefined;
+    // A retried send whose first attempt committed gets that message back.
+    const fresh: PendingSend[] = [];
+    const keyed = batch.filter((send) => keyOf(send));
+    const earlier = await this.#getMany<Message>(keyed.map((send) => keyOf(send)!));
+    const earlierByKey = new Map(
+      keyed.map((send, i) => [JSON.stringify(keyOf(send)), earlier[i]!.value]),
+    );
+    for (const send of batch) {
+      const found = earlierByKey.get(JSON.stringify(keyOf(send)));
+      if (found) send.resolve(found);
+      else fresh.push(send);
+    }
+    if (fresh.length === 0) return;
+    const now = Math.max(...fresh.map((send) => send.now));
+    if (!await this.getPeer(toId, now)) {
+      const error = new StoreError(
         "not_found",
         `Peer "${toId}" is not registered (run "claude-peers peers")`,
       );
+      for (const send of fresh) send.reject(error);
+      return;
     }
     const queued = await this.queuedCount(toId);
-    if (queued >= this.#options.maxQueued) {
-      throw new StoreError(
-        "limit",
-        `Peer "${toId}" has ${queued} undelivered messages, the most it may queue; try again once it reads them`,
-      );
-    }
-    const message: StoredMessage = {
-      id: this.#ids.next(now),
-      to_id: toId,
-      from_id: sender.id,
-      from_kind: sender.kind,
-      from_summary: sender.summary,
-      from_cwd: sender.cwd,
-      text,
-      sent_at: new Date(now).toISOString(),
-      expires_at: now + this.#options.retentionMs,
-    };
+    const room = Math.max(0, this.#options.maxQueued - queued);
+    const full = new StoreError(
+      "limit",
+      `Peer "${toId}" has ${queued} undelivered messages, the most it may queue; try again once it reads them`,
+    );
+    for (const send of fresh.splice(room)) send.reject(full);
+    if (fresh.length === 0) return;
+
     const expireIn = this.#options.retentionMs;
-    const op = this.#kv.atomic()
-      .set(["inbox", toId, message.id], message, { expireIn })
-      .sum(["inbox_enqueued", toId], 1n);
-    if (sender.kind === "peer") {
-      const record: OutboxRecord = {
+    const op = this.#kv.atomic();
+    const written: [PendingSend, Message][] = [];
+    const byKey = new Map<string, Message>();
+    let created = 0;
+    for (const send of fresh) {
+      const key = keyOf(send);
+      const duplicate = key ? byKey.get(JSON.stringify(key)) : undefined;
+      if (duplicate) {
+        written.push([send, duplicate]);
+        continue;
+      }
+      const message: Message = {
+        id: this.#ids.next(send.now),
         to_id: toId,
-        sent_at: message.sent_at,
-        expires_at: message.expires_at,
+        from_id: send.sender.id,
+        from_kind: send.sender.kind,
+        from_summary: send.sender.summary,
+        from_cwd: send.sender.cwd,
+        text: send.text,
+        sent_at: new Date(send.now).toISOString(),
       };
-      op.set(["outbox", sender.id, message.id], record, { expireIn });
+      const stored: StoredMessage = { ...message, expires_at: send.now + expireIn };
+      op.set(["inbox", toId, message.id], stored, { expireIn });
+      if (send.sender.kind === "peer") {
+        const record: OutboxRecord = {
+          to_id: toId,
+          sent_at: message.sent_at,
+          expires_at: stored.expires_at,
+        };
+        op.set(["outbox", send.sender.id, message.id], record, { expireIn });
+      }
+      if (key) {
+        op.check({ key, versionstamp: null }).set(key, message, { expireIn });
+        byKey.set(JSON.stringify(key), message);
+      }
+      written.push([send, message]);
+      created++;
     }
-    const { expires_at: _, ...wire } = message;
-    if (sendKey) op.check({ key: sendKey, versionstamp: null }).set(sendKey, wire, { expireIn });
-    if (!(await op.commit()).ok) return this.#enqueueNow(sender, toId, text, now, idempotencyKey);
-    return wire;
+    op.sum(["inbox_enqueued", toId], BigInt(created));
+    if ((await op.commit()).ok) {
+      for (const [send, message] of written) send.resolve(message);
+      return;
+    }
+    // Only a send key written elsewhere meanwhile can fail the checks: settle them one by one.
+    for (const send of fresh) await this.#commitSends(toId, [send]);
   }
 
   /**
    * The recipient's unexpired queued messages, oldest first; with `afterId`, only those
-   * queued after that one. Sends to one recipient commit one at a time in id order, so a
-   * reader that has seen `afterId` has seen every message before it.
+   * queued after that one. Sends to one recipient commit one batch at a time in id order, so
+   * a reader that has seen `afterId` has seen every message before it.
    */
   async inbox(toId: PeerId, now: number, afterId?: string): Promise<Message[]> {
     const messages: Message[] = [];

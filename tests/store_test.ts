@@ -89,3 +89,27 @@ Deno.test("a session resumes its peer id; a forged one gets a new id", () =>
     }, now);
     assert.notEqual(forged.peer.id, first.peer.id);
   }));
+
+Deno.test("concurrent sends share one commit, keep the limit exact and dedupe keys within a batch", () =>
+  withStore(async (store) => {
+    const now = Date.now();
+    const { peer } = await store.register(FIELDS, now);
+    const results = await Promise.allSettled([
+      store.enqueue(sender("s"), peer.id, "same", now, "k"),
+      store.enqueue(sender("s"), peer.id, "same", now, "k"),
+      ...Array.from({ length: 8 }, (_, i) => store.enqueue(sender("s"), peer.id, `m${i}`, now)),
+    ]);
+    const accepted = results.filter((r) => r.status === "fulfilled") as PromiseFulfilledResult<
+      { id: string }
+    >[];
+    assert.equal(accepted[0]!.value.id, accepted[1]!.value.id, "one message for the repeated key");
+    const inbox = await store.inbox(peer.id, now);
+    assert.equal(inbox.length, OPTIONS.maxQueued);
+    assert.deepEqual(inbox.map((m) => m.text), ["same", "m0", "m1"]);
+    assert.equal(
+      results.filter((r) => r.status === "rejected").length,
+      6,
+      "two sends share one message",
+    );
+    assert.equal(await store.queuedCount(peer.id), OPTIONS.maxQueued);
+  }));
