@@ -349,11 +349,14 @@ export class BrokerStore {
     }
     const queued = await this.queuedCount(toId);
     const room = Math.max(0, this.#options.maxQueued - queued);
-    const full = new StoreError(
-      "limit",
-      `Peer "${toId}" has ${queued} undelivered messages, the most it may queue; try again once it reads them`,
-    );
-    for (const send of fresh.splice(room)) send.reject(full);
+    const refused = fresh.splice(room);
+    if (refused.length > 0) {
+      const full = new StoreError(
+        "limit",
+        `Peer "${toId}" has ${queued} undelivered messages, the most it may queue; try again once it reads them`,
+      );
+      for (const send of refused) send.reject(full);
+    }
     if (fresh.length === 0) return;
 
     const expireIn = this.#options.retentionMs;
