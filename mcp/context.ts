@@ -52,13 +52,8 @@ export async function git(cwd: string, args: string[]): Promise<string | null> {
 }
 
 async function parentTty(ppid: number): Promise<string | null> {
-  if (Deno.build.os !== "linux") return null;
-  try {
-    const target = await Deno.readLink(`/proc/${ppid}/fd/0`);
-    return target.startsWith("/dev/") ? target.slice(5) : null;
-  } catch {
-    return null;
-  }
+  const tty = await ps(ppid, "tty=");
+  return tty && tty !== "?" && tty !== "??" ? tty : null;
 }
 
 const CHANNEL_FLAGS = ["--dangerously-load-development-channels", "--channels"];
@@ -95,28 +90,14 @@ export function namesChannel(args: string[]): boolean {
   return false;
 }
 
+// Deno lets only fully privileged programs read another process's /proc entries, so the
+// command line and parent come from ps (Linux and macOS alike).
 async function commandLine(pid: number): Promise<string[] | null> {
-  if (Deno.build.os === "linux") {
-    try {
-      const raw = await Deno.readTextFile(`/proc/${pid}/cmdline`);
-      return raw.split("\0").filter((arg) => arg !== "");
-    } catch {
-      return null;
-    }
-  }
-  const output = await ps(pid, "command=");
+  const output = await ps(pid, "args=");
   return output === null ? null : output.split(/\s+/);
 }
 
 async function parentOf(pid: number): Promise<number | null> {
-  if (Deno.build.os === "linux") {
-    try {
-      const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
-      return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-    } catch {
-      return null;
-    }
-  }
   const output = await ps(pid, "ppid=");
   return output === null ? null : Number(output);
 }

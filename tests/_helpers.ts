@@ -205,11 +205,13 @@ export interface McpPeer {
 export interface SpawnMcpOptions {
   cwd?: string;
   env?: Record<string, string>;
+  /** Start the server through this command instead of directly. */
+  launch?: { command: string; args: string[] };
 }
 
 /** Spawns `claude-peers mcp` and connects an MCP client to it over stdio. */
 export async function spawnMcp(testEnv: TestEnv, options: SpawnMcpOptions = {}): Promise<McpPeer> {
-  const { command, args } = claudePeersCommand(["mcp"]);
+  const { command, args } = options.launch ?? claudePeersCommand(["mcp"]);
   const transport = new StdioClientTransport({
     command,
     args,
@@ -316,12 +318,10 @@ export async function waitFor(
   }
 }
 
-/** Whether a process with `pid` exists (POSIX). */
-export function processExists(pid: number): boolean {
-  try {
-    Deno.kill(pid, "SIGCONT");
-    return true;
-  } catch {
-    return false;
-  }
+/** Whether the tests run on Windows, where POSIX signals and file modes do not exist. */
+export const ON_WINDOWS = Deno.build.os === "windows";
+
+/** A test name that states why it is skipped on Windows, when it is. */
+export function posixTestName(name: string, reason = "needs POSIX signals"): string {
+  return ON_WINDOWS ? `${name} [ignored on Windows: ${reason}]` : name;
 }

@@ -6,7 +6,14 @@
  */
 import assert from "node:assert/strict";
 import { MAX_BODY_BYTES, MAX_MESSAGE_BYTES } from "../broker/protocol.ts";
-import { createTestEnv, runCli, startBroker, type TestEnv } from "./_helpers.ts";
+import {
+  createTestEnv,
+  ON_WINDOWS,
+  posixTestName,
+  runCli,
+  startBroker,
+  type TestEnv,
+} from "./_helpers.ts";
 
 interface Snapshot {
   peers: string;
@@ -193,8 +200,11 @@ Deno.test("bad requests get a clear 4xx and change nothing", async (t) => {
 });
 
 Deno.test({
-  name: "the secret, database and log are readable by their owner only",
-  ignore: Deno.build.os === "windows",
+  name: posixTestName(
+    "the secret, database and log are readable by their owner only",
+    "no POSIX file modes",
+  ),
+  ignore: ON_WINDOWS,
   async fn() {
     const testEnv = await createTestEnv();
     try {

@@ -8,13 +8,13 @@ import assert from "node:assert/strict";
 import {
   claudePeersCommand,
   createTestEnv,
+  ON_WINDOWS,
+  posixTestName,
   spawnMcp,
   startBroker,
   type TestEnv,
   waitFor,
 } from "./_helpers.ts";
-
-const windows = Deno.build.os === "windows";
 
 async function brokerPid(testEnv: TestEnv): Promise<number | null> {
   try {
@@ -25,8 +25,10 @@ async function brokerPid(testEnv: TestEnv): Promise<number | null> {
 }
 
 Deno.test({
-  name: "after a broker SIGKILL the next broker serves every queued message to reconnected peers",
-  ignore: windows,
+  name: posixTestName(
+    "after a broker SIGKILL the next broker serves every queued message to reconnected peers",
+  ),
+  ignore: ON_WINDOWS,
   async fn() {
     const testEnv = await createTestEnv();
     // No broker yet: the servers auto-start one, as in real use.
@@ -77,8 +79,10 @@ Deno.test({
 });
 
 Deno.test({
-  name: "a peer killed with SIGKILL leaves at once and its queued messages show as undelivered",
-  ignore: windows,
+  name: posixTestName(
+    "a peer killed with SIGKILL leaves at once and its queued messages show as undelivered",
+  ),
+  ignore: ON_WINDOWS,
   async fn() {
     const testEnv = await createTestEnv({ CLAUDE_PEERS_CHANNEL: "off" });
     const broker = await startBroker(testEnv);
@@ -113,8 +117,11 @@ Deno.test({
 });
 
 Deno.test({
-  name: "a live but unrelated process with a registered pid does not keep a ghost peer listed",
-  ignore: windows,
+  name: posixTestName(
+    "a live but unrelated process with a registered pid does not keep a ghost peer listed",
+    "uses sleep(1)",
+  ),
+  ignore: ON_WINDOWS,
   async fn() {
     const testEnv = await createTestEnv({ CLAUDE_PEERS_LEASE_MS: "1500" });
     const broker = await startBroker(testEnv);

@@ -5,9 +5,15 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { createTestEnv, runCli, spawnMcp, startBroker, waitFor } from "./_helpers.ts";
-
-const posixOnly = Deno.build.os === "windows";
+import {
+  createTestEnv,
+  ON_WINDOWS,
+  posixTestName,
+  runCli,
+  spawnMcp,
+  startBroker,
+  waitFor,
+} from "./_helpers.ts";
 
 async function listedIds(testEnv: Awaited<ReturnType<typeof createTestEnv>>): Promise<string[]> {
   const { peers } = await testEnv.client().listPeers("machine");
@@ -15,8 +21,8 @@ async function listedIds(testEnv: Awaited<ReturnType<typeof createTestEnv>>): Pr
 }
 
 Deno.test({
-  name: "a peer disappears within 2 s when its server is killed or its stdin closes",
-  ignore: posixOnly,
+  name: posixTestName("a peer disappears within 2 s when its server is killed or its stdin closes"),
+  ignore: ON_WINDOWS,
   async fn() {
     const testEnv = await createTestEnv();
     const broker = await startBroker(testEnv);

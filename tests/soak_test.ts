@@ -5,14 +5,23 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { createTestEnv, type McpPeer, spawnMcp, waitFor } from "./_helpers.ts";
+import {
+  createTestEnv,
+  type McpPeer,
+  ON_WINDOWS,
+  posixTestName,
+  spawnMcp,
+  waitFor,
+} from "./_helpers.ts";
 
 const PEERS = 20;
 const MESSAGES = 5_000;
 
 Deno.test({
-  name: "5,000 messages among 20 peers across two broker kills are each presented once, in order",
-  ignore: Deno.build.os === "windows",
+  name: posixTestName(
+    "5,000 messages among 20 peers across two broker kills are each presented once, in order",
+  ),
+  ignore: ON_WINDOWS,
   async fn() {
     const testEnv = await createTestEnv();
     const peers: McpPeer[] = [];
