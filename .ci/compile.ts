@@ -16,18 +16,15 @@
  */
 // deno-lint-ignore-file no-console -- a build script reports to the terminal
 import { fileURLToPath } from "node:url";
+import { PERMISSION_FLAGS } from "../broker/spawn.ts";
 
 /**
  * Every flag the binary is compiled with, besides `--target` and `--output`. The permissions are
  * baked into the binary, so this list is what a release is allowed to do.
  */
 export const COMPILE_FLAGS: readonly string[] = [
-  "--allow-net",
-  "--allow-read",
-  "--allow-write",
-  "--allow-env",
-  "--allow-run",
-  "--allow-sys",
+  // The same permissions `deno run` mode re-invokes itself with: one list for both modes.
+  ...PERMISSION_FLAGS,
   "--unstable-kv",
   "--config",
   "deno.json",
