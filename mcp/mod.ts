@@ -22,8 +22,10 @@ const PARENT_CHECK_MS = 10_000;
 /** Serves MCP on stdio until stdin closes or the parent exits. */
 export async function runMcp(config: Config): Promise<void> {
   setLogPrefix("claude-peers mcp");
-  const session = await readSessionContext();
-  const channel = await detectChannelMode(config.channel, session.ppid);
+  const [session, channel] = await Promise.all([
+    readSessionContext(),
+    detectChannelMode(config.channel, Deno.ppid),
+  ]);
   const initialized = Promise.withResolvers<void>();
   const delivery: Delivery = new Delivery({
     channel,
