@@ -139,11 +139,32 @@ async function readJson<T extends z.ZodTypeAny>(request: Request, schema: T): Pr
 
 async function readBodyText(request: Request): Promise<string> {
   const tooLarge = () => new HttpError(413, `Request body exceeds ${MAX_BODY_BYTES} bytes`);
-  if (Number(request.headers.get("content-length") ?? 0) > MAX_BODY_BYTES) throw tooLarge();
+  const declared = request.headers.get("content-length");
+  if (Number(declared ?? 0) > MAX_BODY_BYTES) throw tooLarge();
   if (!request.body) return "";
+  // With a declared length within the limit, read the body in one native call; otherwise
+  // stream it and stop at the limit.
+  const bytes = declared !== null ? new Uint8Array(await request.arrayBuffer()) : await readLimited(
+    request.body,
+    tooLarge,
+  );
+  if (bytes.byteLength > MAX_BODY_BYTES) throw tooLarge();
+  try {
+    return utf8.decode(bytes);
+  } catch {
+    throw new HttpError(400, "Request body is not valid UTF-8");
+  }
+}
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+async function readLimited(
+  body: ReadableStream<Uint8Array>,
+  tooLarge: () => HttpError,
+): Promise<Uint8Array> {
   const chunks: Uint8Array[] = [];
   let size = 0;
-  for await (const chunk of request.body) {
+  for await (const chunk of body) {
     size += chunk.byteLength;
     if (size > MAX_BODY_BYTES) throw tooLarge();
     chunks.push(chunk);
@@ -154,11 +175,7 @@ async function readBodyText(request: Request): Promise<string> {
     bytes.set(chunk, offset);
     offset += chunk.byteLength;
   }
-  try {
-    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
-  } catch {
-    throw new HttpError(400, "Request body is not valid UTF-8");
-  }
+  return bytes;
 }
 
 function toWirePeer(peer: PeerRecord, context: BrokerContext): Peer {
