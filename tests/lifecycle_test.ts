@@ -71,7 +71,8 @@ Deno.test("queued messages survive a broker restart and are shown exactly once",
       assert.equal(sent.code, 0, sent.stderr);
     }
     const status = await broker.kill("SIGTERM");
-    assert.equal(status.code, 0, broker.stderr());
+    // SIGTERM is a clean shutdown on POSIX; on Windows Deno can only terminate the process.
+    if (!ON_WINDOWS) assert.equal(status.code, 0, broker.stderr());
     broker = await startBroker(testEnv);
     // bob's server reconnects by itself and keeps its id.
     await waitFor(
