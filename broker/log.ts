@@ -19,8 +19,16 @@ export function setLogPrefix(name: string): void {
   prefix = name;
 }
 
+/** A log file larger than this is moved to `<path>.1` when the next broker starts. */
+const MAX_LOG_BYTES = 1024 * 1024;
+
 /** Sends diagnostics to an append-only, owner-only file instead of stderr. */
 export function logToFile(path: string): void {
+  try {
+    if (Deno.statSync(path).size > MAX_LOG_BYTES) Deno.renameSync(path, `${path}.1`);
+  } catch {
+    // No log yet.
+  }
   const file = Deno.openSync(path, { append: true, create: true, mode: 0o600 });
   sink = (line) => {
     file.writeSync(encoder.encode(line));
