@@ -1,6 +1,6 @@
 /**
- * Throughput and integrity: several senders to one receiver as fast as they go, each sender's
- * calls in sequence; counts lost, duplicated and out-of-order messages at the receiver.
+ * Throughput and integrity: several senders to one receiver as fast as they go; counts lost,
+ * duplicated and out-of-order messages at the receiver.
  *
  * @module
  */
@@ -10,6 +10,8 @@ import { waitFor } from "../tests/_helpers.ts";
 /** Result of the throughput scenario. */
 export interface ThroughputResult {
   senders: number;
+  /** Calls each sender keeps in flight. */
+  window: number;
   messages: number;
   messagesPerSecond: number;
   lost: number;
@@ -17,10 +19,15 @@ export interface ThroughputResult {
   outOfOrder: number;
 }
 
-/** Sends `perSender` messages from each of `senders` peers to one receiver. */
+/**
+ * Sends `perSender` messages from each of `senders` peers to one receiver. Each sender keeps
+ * `window` calls in flight (1: one at a time); its messages are numbered in the order it
+ * issued the calls, and that is the order the receiver must see.
+ */
 export async function measureThroughput(
   senders: number,
   perSender: number,
+  window = 1,
 ): Promise<ThroughputResult> {
   const testEnv = await createTestEnv();
   const peers = await spawnPeers(testEnv, senders + 1);
@@ -31,9 +38,18 @@ export async function measureThroughput(
     const start = performance.now();
     await Promise.all(
       peers.slice(1).map(async (sender, index) => {
-        for (let seq = 0; seq < perSender; seq++) {
-          await sender.call("send_message", { to_id: receiverId, message: `${index} ${seq}` });
-        }
+        let next = 0;
+        const lane = async () => {
+          while (next < perSender) {
+            const seq = next++;
+            const result = await sender.call("send_message", {
+              to_id: receiverId,
+              message: `${index} ${seq}`,
+            });
+            if (result.isError) throw new Error(result.text);
+          }
+        };
+        await Promise.all(Array.from({ length: window }, lane));
       }),
     );
     await waitFor(() => receiver.channel.length >= total, 60_000, "every message").catch(() => {});
@@ -52,6 +68,7 @@ export async function measureThroughput(
     }
     return {
       senders,
+      window,
       messages: total,
       messagesPerSecond: (receiver.channel.length / elapsed) * 1000,
       lost: total - seen.size,

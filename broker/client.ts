@@ -16,6 +16,8 @@ import {
   type RegisterRequest,
   RegisterResponse,
   type Scope,
+  type SendBatchRequest,
+  SendBatchResponse,
   type SendRequest,
   SendResponse,
   SESSION_HEADER,
@@ -89,6 +91,11 @@ export class BrokerClient {
   /** POST /send: as this session's peer, or as the CLI sender `from_name` without a session. */
   send(request: SendRequest): Promise<SendResponse> {
     return this.#call("POST", "/send", request, SendResponse);
+  }
+
+  /** POST /send_batch: this session's messages, queued in the given order. */
+  sendBatch(request: SendBatchRequest): Promise<SendBatchResponse> {
+    return this.#call("POST", "/send_batch", request, SendBatchResponse);
   }
 
   /** POST /summary. */

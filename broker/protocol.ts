@@ -11,8 +11,10 @@ import { z } from "zod";
 export const MAX_MESSAGE_BYTES = 32 * 1024;
 /** Longest summary, in characters. */
 export const MAX_SUMMARY_CHARS = 500;
-/** Longest request body the broker reads, in bytes. */
-export const MAX_BODY_BYTES = 64 * 1024;
+/** Longest request body the broker reads, in bytes: a longest message even if JSON escapes every byte. */
+export const MAX_BODY_BYTES = 256 * 1024;
+/** Most messages in one POST /send_batch. */
+export const MAX_BATCH_MESSAGES = 100;
 /** Unacknowledged messages one recipient may have queued before sends to it are refused. */
 export const MAX_QUEUED_PER_PEER = 1000;
 /** Peers one broker serves at most. */
@@ -127,6 +129,34 @@ export type SendRequest = z.input<typeof SendRequest>;
 export const SendResponse = z.object({ message_id: z.string(), recipient_connected: z.boolean() });
 /** POST /send reply. */
 export type SendResponse = z.infer<typeof SendResponse>;
+
+/** One message of a batch: what POST /send takes from a peer. */
+export const BatchedSend = SendRequest.omit({ from_name: true });
+/** One message of a batch. */
+export type BatchedSend = z.input<typeof BatchedSend>;
+
+/**
+ * POST /send_batch: a peer's messages in the order it sent them; the broker queues them in that
+ * order. Each succeeds or fails on its own.
+ */
+export const SendBatchRequest = z.object({
+  messages: z.array(BatchedSend).min(1).max(MAX_BATCH_MESSAGES),
+}).strict();
+/** POST /send_batch body. */
+export type SendBatchRequest = z.input<typeof SendBatchRequest>;
+
+/** The outcome of one message of a batch: its reply, or the error a single send would give. */
+export const BatchResult = z.union([
+  SendResponse.extend({ ok: z.literal(true) }),
+  z.object({ ok: z.literal(false), status: z.number().int(), error: z.string() }),
+]);
+/** The outcome of one message of a batch. */
+export type BatchResult = z.infer<typeof BatchResult>;
+
+/** POST /send_batch reply, one result per message, in order. */
+export const SendBatchResponse = z.object({ results: z.array(BatchResult) });
+/** POST /send_batch reply. */
+export type SendBatchResponse = z.infer<typeof SendBatchResponse>;
 
 /** POST /summary: a peer says what it is working on. */
 export const SummaryRequest = z.object({ summary: summaryText }).strict();

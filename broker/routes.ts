@@ -8,6 +8,7 @@
 import type { z } from "zod";
 import {
   AckRequest,
+  type BatchResult,
   describeZodError,
   ListPeersRequest,
   MAX_BODY_BYTES,
@@ -15,6 +16,7 @@ import {
   type Peer,
   type PeerId,
   RegisterRequest,
+  SendBatchRequest,
   SendRequest,
   SESSION_HEADER,
   SummaryRequest,
@@ -54,6 +56,7 @@ const routes: Record<string, Route> = {
   "POST /register": register,
   "POST /peers": listPeers,
   "POST /send": send,
+  "POST /send_batch": sendBatch,
   "POST /summary": setSummary,
   "POST /inbox": inbox,
   "POST /ack": ack,
@@ -229,20 +232,12 @@ async function listPeers(request: Request, context: BrokerContext): Promise<Resp
 
 async function send(request: Request, context: BrokerContext): Promise<Response> {
   const body = await readJson(request, SendRequest);
-  const size = new TextEncoder().encode(body.text).byteLength;
-  if (size > MAX_MESSAGE_BYTES) {
-    throw new HttpError(
-      413,
-      `Message is ${size} bytes; the limit is ${MAX_MESSAGE_BYTES} bytes (split it or send a file path)`,
-    );
-  }
+  checkMessageSize(body.text);
   const now = Date.now();
   let sender: Sender;
   if (request.headers.has(SESSION_HEADER)) {
     if (body.from_name) throw new HttpError(400, `"from_name" is only for CLI senders`);
-    const id = await sessionPeerId(request, context);
-    const peer = await context.store.getPeer(id, now);
-    sender = { id, kind: "peer", summary: peer?.summary ?? "", cwd: peer?.cwd ?? "" };
+    sender = await peerSender(request, context, now);
   } else {
     sender = { id: body.from_name ?? "cli", kind: "cli", summary: "", cwd: "" };
   }
@@ -257,6 +252,51 @@ async function send(request: Request, context: BrokerContext): Promise<Response>
     message_id: message.id,
     recipient_connected: context.connections.isConnected(body.to_id),
   });
+}
+
+async function sendBatch(request: Request, context: BrokerContext): Promise<Response> {
+  const body = await readJson(request, SendBatchRequest);
+  const now = Date.now();
+  const sender = await peerSender(request, context, now);
+  // Every enqueue starts before the first await, so messages queue in the order given.
+  const outcomes = body.messages.map((item) => {
+    try {
+      checkMessageSize(item.text);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return context.store.enqueue(sender, item.to_id, item.text, now, item.idempotency_key);
+  });
+  const settled = await Promise.allSettled(outcomes);
+  const results: BatchResult[] = settled.map((outcome, index) => {
+    if (outcome.status === "fulfilled") {
+      const toId = body.messages[index]!.to_id;
+      return {
+        ok: true,
+        message_id: outcome.value.id,
+        recipient_connected: context.connections.isConnected(toId),
+      };
+    }
+    const { status, error } = describeError(outcome.reason);
+    return { ok: false, status, error };
+  });
+  return json({ results });
+}
+
+function checkMessageSize(text: string): void {
+  const size = new TextEncoder().encode(text).byteLength;
+  if (size > MAX_MESSAGE_BYTES) {
+    throw new HttpError(
+      413,
+      `Message is ${size} bytes; the limit is ${MAX_MESSAGE_BYTES} bytes (split it or send a file path)`,
+    );
+  }
+}
+
+async function peerSender(request: Request, context: BrokerContext, now: number): Promise<Sender> {
+  const id = await sessionPeerId(request, context);
+  const peer = await context.store.getPeer(id, now);
+  return { id, kind: "peer", summary: peer?.summary ?? "", cwd: peer?.cwd ?? "" };
 }
 
 async function setSummary(request: Request, context: BrokerContext): Promise<Response> {
@@ -311,11 +351,17 @@ function json(value: unknown, status = 200): Response {
 }
 
 function errorResponse(error: unknown): Response {
-  if (error instanceof HttpError) return json({ error: error.message }, error.status);
+  const { status, error: message } = describeError(error);
+  return json({ error: message }, status);
+}
+
+/** The one mapping from errors to HTTP statuses. */
+function describeError(error: unknown): { status: number; error: string } {
+  if (error instanceof HttpError) return { status: error.status, error: error.message };
   if (error instanceof StoreError) {
     const status = { not_found: 404, limit: 429, forbidden: 403 }[error.kind];
-    return json({ error: error.message }, status);
+    return { status, error: error.message };
   }
   log(`internal error: ${error instanceof Error ? error.stack : String(error)}`);
-  return json({ error: `Internal broker error: ${errorMessage(error)}` }, 500);
+  return { status: 500, error: `Internal broker error: ${errorMessage(error)}` };
 }

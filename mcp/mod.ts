@@ -12,6 +12,7 @@ import { errorMessage, log, setLogPrefix } from "../broker/log.ts";
 import { detectChannelMode, readSessionContext } from "./context.ts";
 import { PeerConnection } from "./connection.ts";
 import { Delivery } from "./delivery.ts";
+import { SendQueue } from "./send_queue.ts";
 import { createServer, type PeerServer } from "./server.ts";
 import { generateSummary } from "./summary.ts";
 import type { ToolContext } from "./tools/context.ts";
@@ -39,7 +40,13 @@ export async function runMcp(config: Config): Promise<void> {
     onMessage: (message) => delivery.receive(message),
     onConnected: () => delivery.retryAcks(),
   });
-  const ctx: ToolContext = { connection, delivery, session, summarySetByModel: false };
+  const ctx: ToolContext = {
+    connection,
+    delivery,
+    session,
+    sends: new SendQueue(connection),
+    summarySetByModel: false,
+  };
   const peerServer: PeerServer = createServer(ctx);
   peerServer.server.server.oninitialized = () => initialized.resolve();
 

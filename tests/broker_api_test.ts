@@ -182,6 +182,23 @@ Deno.test("bad requests get a clear 4xx and change nothing", async (t) => {
         /from_name/,
       );
     });
+    await t.step("a batch needs a peer session and fails item by item", async () => {
+      const batch = (messages: unknown[], headers: Record<string, string> = {}) =>
+        post("/send_batch", JSON.stringify({ messages }), headers);
+      await expectError(await batch([{ to_id: bobId, text: "x" }]), 401, /session/);
+      const aliceSession = { "x-claude-peers-session": alice.session! };
+      await expectError(await batch([], aliceSession), 400, /"messages"/);
+      const mixed = await batch([
+        { to_id: "zzzzzzzz", text: "nobody" },
+        { to_id: bobId, text: "x".repeat(MAX_MESSAGE_BYTES + 1) },
+      ], aliceSession);
+      const { results } = await mixed.json();
+      assert.equal(mixed.status, 200);
+      assert.deepEqual(results.map((r: { ok: boolean; status: number }) => [r.ok, r.status]), [
+        [false, 404],
+        [false, 413],
+      ]);
+    });
     await t.step("/health answers without credentials and without peer data", async () => {
       const health = await fetch(`${url}/health`);
       assert.deepEqual(Object.keys(await health.json()).sort(), ["service", "version"]);

@@ -23,6 +23,7 @@ const ENDPOINTS = [
   ["POST", "/register"],
   ["POST", "/peers"],
   ["POST", "/send"],
+  ["POST", "/send_batch"],
   ["POST", "/summary"],
   ["POST", "/inbox"],
   ["POST", "/ack"],

@@ -78,3 +78,32 @@ Deno.test("without channels a message waits for check_messages and is shown once
     await testEnv.cleanup();
   }
 });
+
+Deno.test("messages sent in parallel by one session arrive in the order it sent them", async () => {
+  const testEnv = await createTestEnv();
+  const broker = await startBroker(testEnv);
+  const alice = await spawnMcp(testEnv);
+  const bob = await spawnMcp(testEnv);
+  try {
+    const bobId = await bob.id();
+    const texts = Array.from({ length: 60 }, (_, i) => `parallel ${i}`);
+    const results = await Promise.all(
+      texts.map((message) => alice.call("send_message", { to_id: bobId, message })),
+    );
+    assert.ok(results.every((result) => !result.isError));
+    await waitFor(() => bob.channel.length === texts.length, 10_000, "every message");
+    assert.deepEqual(bob.channel.map((notification) => notification.content), texts);
+    const unknown = await Promise.all([
+      alice.call("send_message", { to_id: "zzzzzzzz", message: "nobody" }),
+      alice.call("send_message", { to_id: bobId, message: "still delivered" }),
+    ]);
+    assert.equal(unknown[0].isError, true, "one failure in a batch fails only that message");
+    assert.match(unknown[0].text, /Peer "zzzzzzzz" is not registered/);
+    assert.equal(unknown[1].isError, false);
+  } finally {
+    await alice.close();
+    await bob.close();
+    await broker.kill();
+    await testEnv.cleanup();
+  }
+});

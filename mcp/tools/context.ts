@@ -7,11 +7,14 @@
 import type { PeerConnection } from "../connection.ts";
 import type { Delivery } from "../delivery.ts";
 import type { SessionContext } from "../context.ts";
+import type { SendQueue } from "../send_queue.ts";
 
 /** Shared state for the tools of one MCP server. */
 export interface ToolContext {
   connection: PeerConnection;
   delivery: Delivery;
+  /** This server's outgoing messages, in order. */
+  sends: SendQueue;
   session: SessionContext;
   /** Set once the model calls set_summary: the auto-summary must not overwrite its words. */
   summarySetByModel: boolean;

@@ -24,10 +24,8 @@ export function registerSendMessageTool(
       message: z.string().min(1).describe("The message text"),
     },
   }, async ({ to_id, message }: { to_id: string; message: string }) => {
-    const idempotencyKey = randomId(16);
-    const reply = await ctx.connection.call((client) =>
-      client.send({ to_id, text: message, idempotency_key: idempotencyKey })
-    );
+    // The key makes a retry after a broker restart queue the message once.
+    const reply = await ctx.sends.send({ to_id, text: message, idempotency_key: randomId(16) });
     const state = reply.recipient_connected
       ? "it is connected and receives it now"
       : "it is not connected right now; the message waits in its inbox";
