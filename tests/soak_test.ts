@@ -55,16 +55,23 @@ Deno.test({
           );
         }
       })();
+      // Each peer keeps two calls in flight, so batched sends are retried across the kills too;
+      // its messages are numbered in the order it issued the calls.
       const senders = peers.map(async (peer, from) => {
-        for (let seq = 0; seq < perSender; seq++) {
-          const to = (from + 1 + (seq % (PEERS - 1))) % PEERS;
-          const result = await peer.call("send_message", {
-            to_id: ids[to],
-            message: `soak ${from} ${seq}`,
-          });
-          assert.equal(result.isError, false, result.text);
-          sent++;
-        }
+        let next = 0;
+        const lane = async () => {
+          while (next < perSender) {
+            const seq = next++;
+            const to = (from + 1 + (seq % (PEERS - 1))) % PEERS;
+            const result = await peer.call("send_message", {
+              to_id: ids[to],
+              message: `soak ${from} ${seq}`,
+            });
+            assert.equal(result.isError, false, result.text);
+            sent++;
+          }
+        };
+        await Promise.all([lane(), lane()]);
       });
       await Promise.all([...senders, killer]);
       assert.equal(new Set(brokerPids).size, 3, "the broker was killed twice and came back twice");
