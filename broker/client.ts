@@ -8,6 +8,7 @@
 import type { z } from "zod";
 import {
   AckResponse,
+  type ErrorCode,
   ErrorResponse,
   HealthResponse,
   InboxResponse,
@@ -27,13 +28,19 @@ import {
 import type { Config } from "./config.ts";
 import { loadOrCreateSecret } from "./secret.ts";
 
-/** The broker answered with an error; `status` is its HTTP status. */
+/** Why a broker call failed: a protocol code, or "unavailable" when no broker answered. */
+export type BrokerErrorCode = ErrorCode | "unavailable";
+
+/** The broker refused a call (`code` says why), or did not answer. */
 export class BrokerError extends Error {
   override name = "BrokerError";
+  /** What front ends branch on. */
+  readonly code: BrokerErrorCode;
   /** HTTP status, or 0 when there was no answer. */
   readonly status: number;
-  constructor(status: number, message: string) {
-    super(message);
+  constructor(code: BrokerErrorCode, status: number, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.code = code;
     this.status = status;
   }
 }
@@ -41,8 +48,8 @@ export class BrokerError extends Error {
 /** Nothing answers on the broker's port. */
 export class BrokerUnavailableError extends BrokerError {
   override name = "BrokerUnavailableError";
-  constructor(message: string) {
-    super(0, message);
+  constructor(message: string, options?: ErrorOptions) {
+    super("unavailable", 0, message, options);
   }
 }
 
@@ -64,6 +71,7 @@ export class BrokerClient {
     const parsed = HealthResponse.safeParse(body);
     if (!response.ok || !parsed.success) {
       throw new BrokerError(
+        "forbidden",
         response.status,
         `Port ${this.#config.port} is held by a program that is not a claude-peers broker (set CLAUDE_PEERS_PORT)`,
       );
@@ -167,13 +175,20 @@ export class BrokerClient {
       if (error instanceof DOMException && error.name === "AbortError") throw error;
       throw new BrokerUnavailableError(
         `No broker answers at ${this.#config.brokerUrl} (start one with "claude-peers broker")`,
+        { cause: error },
       );
     }
   }
 
   async #errorOf(response: Response): Promise<BrokerError> {
     const parsed = ErrorResponse.safeParse(await response.json().catch(() => null));
-    const message = parsed.success ? parsed.data.error : `HTTP ${response.status}`;
-    return new BrokerError(response.status, message);
+    if (parsed.success) {
+      return new BrokerError(parsed.data.code, response.status, parsed.data.error);
+    }
+    return new BrokerError(
+      "internal",
+      response.status,
+      `The broker answered HTTP ${response.status}`,
+    );
   }
 }

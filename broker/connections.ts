@@ -6,20 +6,23 @@
  * @module
  */
 import type { PeerId } from "./protocol.ts";
-import type { BrokerStore } from "./store.ts";
+import type { PeerRegistry } from "./peers.ts";
+import type { Mailbox } from "./mailbox.ts";
 import { type InboxStream, openInboxStream } from "./inbox.ts";
 import { errorMessage, log } from "./log.ts";
 
 /** The open streams of this broker process. */
 export class Connections {
   #streams = new Map<PeerId, InboxStream>();
-  #store: BrokerStore;
+  #registry: PeerRegistry;
+  #mailbox: Mailbox;
   #refreshTimer: ReturnType<typeof setInterval>;
 
-  constructor(store: BrokerStore, leaseMs: number) {
-    this.#store = store;
+  constructor(registry: PeerRegistry, mailbox: Mailbox, leaseMs: number) {
+    this.#registry = registry;
+    this.#mailbox = mailbox;
     this.#refreshTimer = setInterval(() => {
-      this.#store.refreshLeases(this.#streams.keys(), Date.now()).catch((error) =>
+      this.#registry.refreshLeases(this.#streams.keys(), Date.now()).catch((error) =>
         log(`lease refresh failed: ${errorMessage(error)}`)
       );
     }, Math.max(250, Math.floor(leaseMs / 3)));
@@ -33,11 +36,11 @@ export class Connections {
   /** Opens the stream for `peerId`, replacing (and closing) an older one of the same peer. */
   open(peerId: PeerId): ReadableStream<Uint8Array> {
     const previous = this.#streams.get(peerId);
-    const stream: InboxStream = openInboxStream(this.#store, peerId, {
+    const stream: InboxStream = openInboxStream(this.#mailbox, peerId, {
       onClose: () => {
         if (this.#streams.get(peerId) !== stream) return;
         this.#streams.delete(peerId);
-        this.#store.removePeer(peerId).catch((error) =>
+        this.#registry.removePeer(peerId).catch((error) =>
           log(`could not remove peer ${peerId}: ${errorMessage(error)}`)
         );
       },

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { createHash, randomBytes } from "node:crypto";
 
 const ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz";
 
@@ -23,18 +24,17 @@ export function newPeerId(): string {
 
 /** A fresh session credential: 32 random bytes, hex. */
 export function newSessionToken(): string {
-  return toHex(crypto.getRandomValues(new Uint8Array(32)));
+  return randomHex(32);
 }
 
 /** SHA-256 of a credential, hex: the broker stores only this. */
-export async function hashToken(token: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(token));
-  return toHex(new Uint8Array(digest));
+export function hashToken(token: string): string {
+  return createHash("sha256").update(token).digest("hex");
 }
 
-/** Bytes as lowercase hex. */
-export function toHex(bytes: Uint8Array): string {
-  return Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
+/** `length` random bytes as lowercase hex. */
+export function randomHex(length: number): string {
+  return randomBytes(length).toString("hex");
 }
 
 /**

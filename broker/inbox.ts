@@ -6,7 +6,7 @@
  * @module
  */
 import type { PeerId, StreamEvent } from "./protocol.ts";
-import type { BrokerStore } from "./store.ts";
+import type { Mailbox } from "./mailbox.ts";
 import { errorMessage, log } from "./log.ts";
 
 /** What to do when the stream ends, for whatever reason. */
@@ -24,7 +24,7 @@ const encoder = new TextEncoder();
 
 /** Opens the push stream for `peerId`: a hello line, then every queued and new message. */
 export function openInboxStream(
-  store: BrokerStore,
+  mailbox: Mailbox,
   peerId: PeerId,
   options: InboxStreamOptions,
 ): InboxStream {
@@ -42,12 +42,12 @@ export function openInboxStream(
   };
   const pump = async () => {
     let lastStreamed: string | undefined;
-    watch = store.watchInbox(peerId).getReader();
+    watch = mailbox.watchInbox(peerId).getReader();
     while (!closed) {
       const signal = await watch.read();
       if (signal.done || closed) break;
       // The first read sends the whole queue; later ones only what came after it.
-      for (const message of await store.inbox(peerId, Date.now(), lastStreamed)) {
+      for (const message of await mailbox.inbox(peerId, Date.now(), lastStreamed)) {
         write({ type: "message", message });
         lastStreamed = message.id;
       }

@@ -6,11 +6,8 @@
  * @module
  */
 import type { Config } from "./config.ts";
-import { BrokerStore } from "./store.ts";
-import { Connections } from "./connections.ts";
-import { type BrokerContext, handleRequest } from "./routes.ts";
+import { type BrokerCore, createBrokerCore } from "./core.ts";
 import { loadOrCreateSecret } from "./secret.ts";
-import { MAX_PEERS, MAX_QUEUED_PER_PEER } from "./protocol.ts";
 import { errorMessage, log } from "./log.ts";
 
 /** The broker could not start; the message says why and what to do. */
@@ -21,9 +18,9 @@ export class BrokerStartError extends Error {
 /** Runs the broker until SIGINT, SIGTERM or POST /shutdown. */
 export async function runBroker(config: Config): Promise<void> {
   const secret = await loadOrCreateSecret(config.secretPath, config.stateDir);
-  let markReady: (context: BrokerContext) => void = () => {};
-  const ready = new Promise<BrokerContext>((resolve) => markReady = resolve);
-  const server = listen(config.port, async (request) => handleRequest(request, await ready));
+  let markReady: (core: BrokerCore) => void = () => {};
+  const ready = new Promise<BrokerCore>((resolve) => markReady = resolve);
+  const server = listen(config.port, async (request) => (await ready).handle(request));
   let kv: Deno.Kv;
   try {
     kv = await openDatabase(config.dbPath);
@@ -31,26 +28,16 @@ export async function runBroker(config: Config): Promise<void> {
     await server.shutdown();
     throw error;
   }
-  const store = new BrokerStore(kv, {
-    leaseMs: config.leaseMs,
-    retentionMs: config.retentionMs,
-    maxQueued: MAX_QUEUED_PER_PEER,
-    maxPeers: MAX_PEERS,
-  });
-  const startedAt = Date.now();
-  // Peers listed by the previous broker must reconnect to this one within a lease to stay listed.
-  await store.capLeases(startedAt, config.leaseMs);
-  const connections = new Connections(store, config.leaseMs);
   const { promise: stopped, resolve: stop } = Promise.withResolvers<string>();
-  markReady({
-    store,
-    connections,
+  const core = await createBrokerCore(kv, {
     secret,
     port: config.port,
     dbPath: config.dbPath,
-    startedAt,
+    leaseMs: config.leaseMs,
+    retentionMs: config.retentionMs,
     requestShutdown: () => stop("shutdown requested over the API"),
   });
+  markReady(core);
   const onSignal = (signal: Deno.Signal) => () => stop(`received ${signal}`);
   const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
   const listeners = signals.map((signal) => [signal, onSignal(signal)] as const);
@@ -60,7 +47,7 @@ export async function runBroker(config: Config): Promise<void> {
   const reason = await stopped;
   log(`shutting down: ${reason}`);
   for (const [signal, listener] of listeners) Deno.removeSignalListener(signal, listener);
-  connections.closeAll();
+  core.close();
   await server.shutdown();
   kv.close();
 }

@@ -145,10 +145,50 @@ export const SendBatchRequest = z.object({
 /** POST /send_batch body. */
 export type SendBatchRequest = z.input<typeof SendBatchRequest>;
 
+/**
+ * Why the broker refused a request: stable across versions, so front ends branch on it (never
+ * on an HTTP status) and word their own advice for their reader.
+ */
+export const ErrorCode = z.enum([
+  /** The body or a parameter is malformed. */
+  "bad_request",
+  /** The user secret is missing or wrong. */
+  "unauthorized",
+  /** The peer session credential is missing, unknown or expired. */
+  "session_unknown",
+  /** The caller's own peer is not (or no longer) registered. */
+  "not_registered",
+  /** The recipient peer is not registered. */
+  "peer_not_found",
+  /** The recipient has the most undelivered messages it may queue. */
+  "queue_full",
+  /** The broker serves the most peers it may. */
+  "too_many_peers",
+  /** A message or request body is larger than the limit. */
+  "too_large",
+  /** A web page or a foreign Host: refused. */
+  "forbidden",
+  /** The body is not JSON (Content-Type). */
+  "unsupported_media_type",
+  /** No such endpoint. */
+  "no_such_endpoint",
+  /** The endpoint exists, but not with that method. */
+  "method_not_allowed",
+  /** The broker failed; the message says how. */
+  "internal",
+]);
+/** Why the broker refused a request. */
+export type ErrorCode = z.infer<typeof ErrorCode>;
+
 /** The outcome of one message of a batch: its reply, or the error a single send would give. */
 export const BatchResult = z.union([
   SendResponse.extend({ ok: z.literal(true) }),
-  z.object({ ok: z.literal(false), status: z.number().int(), error: z.string() }),
+  z.object({
+    ok: z.literal(false),
+    status: z.number().int(),
+    code: ErrorCode,
+    error: z.string(),
+  }),
 ]);
 /** The outcome of one message of a batch. */
 export type BatchResult = z.infer<typeof BatchResult>;
@@ -219,8 +259,8 @@ export const StreamEvent = z.discriminatedUnion("type", [
 /** One line of the GET /stream NDJSON body. */
 export type StreamEvent = z.infer<typeof StreamEvent>;
 
-/** The body of every error reply. */
-export const ErrorResponse = z.object({ error: z.string() });
+/** The body of every error reply: a sentence for people and a code for programs. */
+export const ErrorResponse = z.object({ error: z.string(), code: ErrorCode });
 /** The body of every error reply. */
 export type ErrorResponse = z.infer<typeof ErrorResponse>;
 

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { toHex } from "./ids.ts";
+import { randomHex } from "./ids.ts";
 
 /** Creates `dir` with mode 0700 (or tightens it) when it does not exist yet. */
 export async function ensurePrivateDirectory(dir: string): Promise<void> {
@@ -17,7 +17,7 @@ export async function loadOrCreateSecret(path: string, dir: string): Promise<str
   await ensurePrivateDirectory(dir);
   const existing = await readSecret(path);
   if (existing) return existing;
-  const secret = toHex(crypto.getRandomValues(new Uint8Array(32)));
+  const secret = randomHex(32);
   try {
     await Deno.writeTextFile(path, secret, { createNew: true, mode: 0o600 });
     return secret;

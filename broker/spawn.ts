@@ -10,16 +10,15 @@ import type { Config } from "./config.ts";
 import { BrokerClient, BrokerUnavailableError } from "./client.ts";
 import { ensurePrivateDirectory } from "./secret.ts";
 import { join } from "node:path";
+import denoJson from "../deno.json" with { type: "json" };
 
-/** Permissions the program needs, the same under `deno run` and baked into the binary. */
-export const PERMISSION_FLAGS = [
-  "--allow-net",
-  "--allow-read",
-  "--allow-write",
-  "--allow-env",
-  "--allow-run",
-  "--allow-sys",
-] as const;
+/**
+ * Permissions the program needs, the same under `deno run` and baked into the binary: the
+ * flags of deno.json's default permission set, the one place they are listed.
+ */
+export const PERMISSION_FLAGS: readonly string[] = Object.entries(denoJson.permissions.default)
+  .filter(([, granted]) => granted === true)
+  .map(([name]) => `--allow-${name}`);
 
 /** A spawn lock older than this belongs to a starter that died; it is taken over. */
 const SPAWN_LOCK_STALE_MS = 10_000;

@@ -84,7 +84,7 @@ async function checkBroker(config: Config): Promise<Check> {
           `no broker on ${config.brokerUrl} (it starts when a session or "claude-peers peers" needs it)`,
       };
     }
-    if (error instanceof BrokerError && error.status === 401) {
+    if (error instanceof BrokerError && error.code === "unauthorized") {
       return {
         outcome: "fail",
         text: `the broker on port ${config.port} refuses this user's secret (${config.secretPath})`,

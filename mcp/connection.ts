@@ -126,7 +126,7 @@ export class PeerConnection {
       } catch (error) {
         if (this.#abort.signal.aborted) break;
         this.#markDisconnected(errorMessage(error));
-        if (error instanceof BrokerError && error.status === 409) continue;
+        if (error instanceof BrokerError && error.code === "not_registered") continue;
       }
       if (this.#abort.signal.aborted) break;
       log(`disconnected from the broker (${this.#lastError}); reconnecting in ${backoff} ms`);

@@ -54,7 +54,11 @@ export class SendQueue {
                 recipient_connected: result.recipient_connected,
               });
             } else {
-              pending.reject(new BrokerError(result?.status ?? 500, result?.error ?? "no reply"));
+              pending.reject(
+                result
+                  ? new BrokerError(result.code, result.status, result.error)
+                  : new BrokerError("internal", 500, "The broker gave no result for this message"),
+              );
             }
           });
         } catch (error) {

@@ -1,0 +1,73 @@
+/**
+ * createBrokerCore(): the broker's parts over one open database (registry, mailbox, live
+ * streams) and the request handler that serves them. No port, no signals: `mod.ts` adds those,
+ * and tests run the core in-process on a `:memory:` database.
+ *
+ * @module
+ */
+import { PeerRegistry } from "./peers.ts";
+import { Mailbox } from "./mailbox.ts";
+import { Connections } from "./connections.ts";
+import { type BrokerContext, handleRequest } from "./routes.ts";
+import { MAX_PEERS, MAX_QUEUED_PER_PEER } from "./protocol.ts";
+
+/** What a broker core is built from. */
+export interface BrokerCoreOptions {
+  /** The user secret every request but /health must carry. */
+  secret: string;
+  /** The port clients use: the Host header must name it. */
+  port: number;
+  /** Shown by GET /status. */
+  dbPath: string;
+  /** How long a peer stays listed without a live connection, in ms. */
+  leaseMs: number;
+  /** How long an unacknowledged message is kept, in ms. */
+  retentionMs: number;
+  /** Called on POST /shutdown. @default nothing */
+  requestShutdown?: () => void;
+}
+
+/** A running broker without its server. */
+export interface BrokerCore {
+  context: BrokerContext;
+  /** Answers one request; never throws. */
+  handle: (request: Request) => Promise<Response>;
+  /** Ends every stream and timer; the database stays open (its owner closes it). */
+  close: () => void;
+}
+
+/** Builds the broker's parts over `kv` and caps old leases (peers must reconnect). */
+export async function createBrokerCore(
+  kv: Deno.Kv,
+  options: BrokerCoreOptions,
+): Promise<BrokerCore> {
+  const registry = new PeerRegistry(kv, {
+    leaseMs: options.leaseMs,
+    retentionMs: options.retentionMs,
+    maxPeers: MAX_PEERS,
+  });
+  const mailbox = new Mailbox(kv, {
+    retentionMs: options.retentionMs,
+    maxQueued: MAX_QUEUED_PER_PEER,
+    isLive: async (id, now) => await registry.getPeer(id, now) !== null,
+  });
+  const startedAt = Date.now();
+  // Peers listed by the previous broker must reconnect to this one within a lease to stay listed.
+  await registry.capLeases(startedAt, options.leaseMs);
+  const connections = new Connections(registry, mailbox, options.leaseMs);
+  const context: BrokerContext = {
+    registry,
+    mailbox,
+    connections,
+    secret: options.secret,
+    port: options.port,
+    dbPath: options.dbPath,
+    startedAt,
+    requestShutdown: options.requestShutdown ?? (() => {}),
+  };
+  return {
+    context,
+    handle: (request) => handleRequest(request, context),
+    close: () => connections.closeAll(),
+  };
+}

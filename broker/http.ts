@@ -1,0 +1,122 @@
+/**
+ * HTTP plumbing of the broker: reading a JSON body within the size limit, writing JSON replies,
+ * and the one mapping from errors to statuses and protocol codes. It knows no endpoint.
+ *
+ * @module
+ */
+import type { z } from "zod";
+import {
+  describeZodError,
+  type ErrorCode,
+  type ErrorResponse,
+  MAX_BODY_BYTES,
+} from "./protocol.ts";
+import { Refusal } from "./refusal.ts";
+import { errorMessage, log } from "./log.ts";
+
+/** The HTTP status of each protocol error code. */
+const STATUS: Record<ErrorCode, number> = {
+  bad_request: 400,
+  unauthorized: 401,
+  session_unknown: 401,
+  forbidden: 403,
+  peer_not_found: 404,
+  no_such_endpoint: 404,
+  method_not_allowed: 405,
+  not_registered: 409,
+  too_large: 413,
+  unsupported_media_type: 415,
+  queue_full: 429,
+  too_many_peers: 429,
+  internal: 500,
+};
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** Reads and validates a JSON body with `schema`; refuses other content types and sizes. */
+export async function readJson<T extends z.ZodTypeAny>(
+  request: Request,
+  schema: T,
+): Promise<z.output<T>> {
+  const type = request.headers.get("content-type") ?? "";
+  if (type.split(";")[0]!.trim().toLowerCase() !== "application/json") {
+    throw new Refusal(
+      "unsupported_media_type",
+      `Content-Type must be application/json, got "${type}"`,
+    );
+  }
+  const text = await readBodyText(request);
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new Refusal("bad_request", `Malformed JSON body: ${errorMessage(error)}`);
+  }
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) {
+    throw new Refusal("bad_request", `Invalid request: ${describeZodError(parsed.error)}`);
+  }
+  return parsed.data;
+}
+
+async function readBodyText(request: Request): Promise<string> {
+  const tooLarge = () => new Refusal("too_large", `Request body exceeds ${MAX_BODY_BYTES} bytes`);
+  const declared = request.headers.get("content-length");
+  if (Number(declared ?? 0) > MAX_BODY_BYTES) throw tooLarge();
+  if (!request.body) return "";
+  // With a declared length within the limit, read the body in one native call; otherwise
+  // stream it and stop at the limit.
+  const bytes = declared !== null
+    ? new Uint8Array(await request.arrayBuffer())
+    : await readLimited(request.body, tooLarge);
+  if (bytes.byteLength > MAX_BODY_BYTES) throw tooLarge();
+  try {
+    return utf8.decode(bytes);
+  } catch {
+    throw new Refusal("bad_request", "Request body is not valid UTF-8");
+  }
+}
+
+async function readLimited(
+  body: ReadableStream<Uint8Array>,
+  tooLarge: () => Refusal,
+): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += chunk.byteLength;
+    if (size > MAX_BODY_BYTES) throw tooLarge();
+    chunks.push(chunk);
+  }
+  const bytes = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return bytes;
+}
+
+/** A JSON reply. */
+export function json(value: unknown, status = 200): Response {
+  return new Response(JSON.stringify(value), {
+    status,
+    headers: { "content-type": "application/json" },
+  });
+}
+
+/** The error reply for `error`. */
+export function errorResponse(error: unknown): Response {
+  const { status, code, error: message } = describeError(error);
+  const body: ErrorResponse = { error: message, code };
+  return json(body, status);
+}
+
+/** The one mapping from errors to statuses and codes; an unexpected error is logged. */
+export function describeError(error: unknown): { status: number; code: ErrorCode; error: string } {
+  if (error instanceof Refusal) {
+    return { status: STATUS[error.code], code: error.code, error: error.message };
+  }
+  log(`internal error: ${error instanceof Error ? error.stack : String(error)}`);
+  return { status: 500, code: "internal", error: `Internal broker error: ${errorMessage(error)}` };
+}

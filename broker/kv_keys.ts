@@ -1,0 +1,60 @@
+/**
+ * The Deno KV key layout, and the only module that spells a key. The registry and the mailbox
+ * build every key through these functions, so the layout can be read (and changed) in one place.
+ *
+ * @module
+ */
+import type { PeerId } from "./protocol.ts";
+
+/** Prefix of every peer record. */
+export const PEERS: Deno.KvKey = ["peer"];
+
+/** A peer's record. */
+export function peerKey(id: PeerId): Deno.KvKey {
+  return ["peer", id];
+}
+
+/** A session credential's record, by the credential's hash. */
+export function sessionKey(tokenHash: string): Deno.KvKey {
+  return ["session", tokenHash];
+}
+
+/** Prefix of a recipient's queued messages. */
+export function inboxPrefix(toId: PeerId): Deno.KvKey {
+  return ["inbox", toId];
+}
+
+/** One queued message. */
+export function inboxKey(toId: PeerId, messageId: string): Deno.KvKey {
+  return ["inbox", toId, messageId];
+}
+
+/** The first key after `messageId` in a recipient's inbox. */
+export function inboxAfter(toId: PeerId, messageId: string): Deno.KvKey {
+  return ["inbox", toId, `${messageId}\u0000`];
+}
+
+/** Prefix of what a sender sent that is still queued. */
+export function outboxPrefix(fromId: string): Deno.KvKey {
+  return ["outbox", fromId];
+}
+
+/** One message a sender sent that is still queued. */
+export function outboxKey(fromId: string, messageId: string): Deno.KvKey {
+  return ["outbox", fromId, messageId];
+}
+
+/** The message id a sender's idempotency key produced. */
+export function sendKey(fromId: string, idempotencyKey: string): Deno.KvKey {
+  return ["send_key", fromId, idempotencyKey];
+}
+
+/** Counter of messages ever queued for a recipient: `kv.watch` on it wakes the inbox stream. */
+export function enqueuedCounter(toId: PeerId): Deno.KvKey {
+  return ["inbox_enqueued", toId];
+}
+
+/** Counter of messages ever removed from a recipient's inbox. */
+export function removedCounter(toId: PeerId): Deno.KvKey {
+  return ["inbox_removed", toId];
+}

@@ -1,0 +1,146 @@
+/**
+ * Mailbox: the messages. Sending (idempotent, group-committed per recipient), the inbox, its
+ * acknowledgement, the sender's outbox and the watch signal that wakes an inbox stream. It
+ * asks the registry only whether a recipient is live; it never changes a peer.
+ *
+ * Every record carries its own `expires_at` (Deno KV's `expireIn` is lazy).
+ *
+ * @module
+ */
+import type { Message, PeerId } from "./protocol.ts";
+import {
+  enqueuedCounter,
+  inboxAfter,
+  inboxKey,
+  inboxPrefix,
+  outboxKey,
+  outboxPrefix,
+  removedCounter,
+} from "./kv_keys.ts";
+import { getMany, type OutboxRecord, type Sender, type StoredMessage } from "./mail_records.ts";
+import { SendCommitter } from "./send_commit.ts";
+
+export type { Sender };
+
+/** A message the caller sent that is still queued. */
+export interface QueuedSend {
+  message_id: string;
+  to_id: PeerId;
+  sent_at: string;
+}
+
+/** Limits and lifetimes the mailbox enforces, and what it asks of the registry. */
+export interface MailboxOptions {
+  /** How long an unacknowledged message is kept, in ms. */
+  retentionMs: number;
+  /** Queued messages one recipient may have. */
+  maxQueued: number;
+  /** Whether `id` is a live peer that may receive messages. */
+  isLive: (id: PeerId, now: number) => Promise<boolean>;
+}
+
+const ACK_CHUNK = 40;
+
+/** The messages of every peer in one Deno KV database. */
+export class Mailbox {
+  #kv: Deno.Kv;
+  #sends: SendCommitter;
+
+  constructor(kv: Deno.Kv, options: MailboxOptions) {
+    this.#kv = kv;
+    this.#sends = new SendCommitter(kv, {
+      ...options,
+      queuedCount: (toId) => this.queuedCount(toId),
+    });
+  }
+
+  /**
+   * Queues a message for a live peer; it is durable when this resolves. A repeated
+   * `idempotencyKey` from the same sender returns the first message instead of a copy.
+   */
+  enqueue(
+    sender: Sender,
+    toId: PeerId,
+    text: string,
+    now: number,
+    idempotencyKey?: string,
+  ): Promise<Message> {
+    return this.#sends.enqueue({ sender, text, now, idempotencyKey }, toId);
+  }
+
+  /**
+   * The recipient's unexpired queued messages, oldest first; with `afterId`, only those
+   * queued after that one. Sends to one recipient commit one batch at a time in id order, so
+   * a reader that has seen `afterId` has seen every message before it.
+   */
+  async inbox(toId: PeerId, now: number, afterId?: string): Promise<Message[]> {
+    const messages: Message[] = [];
+    const expired: string[] = [];
+    const selector: Deno.KvListSelector = afterId === undefined
+      ? { prefix: inboxPrefix(toId) }
+      : { prefix: inboxPrefix(toId), start: inboxAfter(toId, afterId) };
+    for await (const entry of this.#kv.list<StoredMessage>(selector)) {
+      const { expires_at, ...message } = entry.value;
+      if (expires_at <= now) expired.push(message.id);
+      else messages.push(message);
+    }
+    if (expired.length > 0) await this.ack(toId, expired);
+    return messages;
+  }
+
+  /** Deletes acknowledged messages of `toId`; returns how many were still queued. */
+  async ack(toId: PeerId, ids: string[]): Promise<number> {
+    let removed = 0;
+    for (let start = 0; start < ids.length; start += ACK_CHUNK) {
+      removed += await this.#ackChunk(toId, [...new Set(ids.slice(start, start + ACK_CHUNK))]);
+    }
+    return removed;
+  }
+
+  async #ackChunk(toId: PeerId, ids: string[]): Promise<number> {
+    for (;;) {
+      const entries = await getMany<StoredMessage>(this.#kv, ids.map((id) => inboxKey(toId, id)));
+      const present = entries.filter((entry) => entry.value !== null);
+      if (present.length === 0) return 0;
+      const op = this.#kv.atomic();
+      for (const entry of present) {
+        op.check(entry).delete(entry.key);
+        const message = entry.value!;
+        if (message.from_kind === "peer") op.delete(outboxKey(message.from_id, message.id));
+      }
+      op.sum(removedCounter(toId), BigInt(present.length));
+      if ((await op.commit()).ok) return present.length;
+    }
+  }
+
+  /** How many messages are queued for `toId`. */
+  async queuedCount(toId: PeerId): Promise<number> {
+    const [enqueued, removed] = await this.#kv.getMany<[Deno.KvU64, Deno.KvU64]>([
+      enqueuedCounter(toId),
+      removedCounter(toId),
+    ]);
+    return Number((enqueued.value?.value ?? 0n) - (removed.value?.value ?? 0n));
+  }
+
+  /** Messages `fromId` sent that are still queued, oldest first. */
+  async outbox(fromId: string, now: number): Promise<QueuedSend[]> {
+    const pending: QueuedSend[] = [];
+    for await (const entry of this.#kv.list<OutboxRecord>({ prefix: outboxPrefix(fromId) })) {
+      if (entry.value.expires_at <= now) continue;
+      pending.push({
+        message_id: String(entry.key[2]),
+        to_id: entry.value.to_id,
+        sent_at: entry.value.sent_at,
+      });
+    }
+    return pending;
+  }
+
+  /**
+   * A stream that yields once now and again after each new message for `toId`.
+   * `kv.watch` coalesces rapid writes, so a signal means "read the inbox", never "one message".
+   */
+  watchInbox(toId: PeerId): ReadableStream<unknown> {
+    return this.#kv.watch([enqueuedCounter(toId)]);
+  }
+}
