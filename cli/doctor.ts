@@ -8,7 +8,7 @@ import { basename, isAbsolute, join } from "node:path";
 import { type Config, VERSION } from "../broker/config.ts";
 import { BrokerClient, BrokerError, BrokerUnavailableError } from "../broker/client.ts";
 import { selfInvocation } from "../broker/spawn.ts";
-import { readSessionContext } from "../mcp/context.ts";
+import { readGitFacts } from "../broker/git.ts";
 import {
   ClaudeNotFoundError,
   claudeVersion,
@@ -16,12 +16,18 @@ import {
   versionAtLeast,
 } from "./claude_code.ts";
 import { print } from "./fail.ts";
+import { type Command, parseNoArguments } from "./command.ts";
 
-/** Help for `doctor`. */
-export const DOCTOR_HELP = `Usage: claude-peers doctor
+/** `claude-peers doctor`. */
+export const doctorCommand: Command = {
+  name: "doctor",
+  summary: "check the set-up and explain how to fix problems",
+  help: `Usage: claude-peers doctor
 
 Checks claude-peers and its Claude Code registration and says how to fix what is wrong.
-Exits 1 when a check fails (warnings alone exit 0).`;
+Exits 1 when a check fails (warnings alone exit 0).`,
+  run: runDoctor,
+};
 
 /** Claude Code versions before this one have no channels. */
 export const CHANNELS_SINCE = "2.1.80";
@@ -36,8 +42,8 @@ interface Check {
 
 const MARK: Record<Outcome, string> = { ok: "✔", warn: "!", fail: "✘" };
 
-/** Runs every check; returns the exit code. */
-export async function doctorCommand(config: Config): Promise<number> {
+async function runDoctor(args: string[], config: Config): Promise<number> {
+  parseNoArguments(args);
   const checks: Check[] = [
     {
       outcome: "ok",
@@ -150,8 +156,9 @@ async function checkClaude(config: Config): Promise<Check[]> {
       fix: "install Claude Code: npm install -g @anthropic-ai/claude-code",
     });
   }
-  const session = await readSessionContext();
-  const registrations = await findRegistrations(config, session.cwd, session.repo);
+  const cwd = Deno.cwd();
+  const { repo } = await readGitFacts(cwd);
+  const registrations = await findRegistrations(config, cwd, repo);
   if (registrations.length === 0) {
     checks.push({
       outcome: "fail",

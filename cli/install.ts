@@ -8,26 +8,37 @@ import { parseArgs } from "node:util";
 import type { Config } from "../broker/config.ts";
 import { selfInvocation } from "../broker/spawn.ts";
 import { findRegistrations, runClaude, SERVER_NAME } from "./claude_code.ts";
-import { killBrokerCommand } from "./kill_broker.ts";
+import { stopBroker } from "./kill_broker.ts";
 import { print, UsageError } from "./fail.ts";
+import type { Command } from "./command.ts";
 
-/** Help for `install`. */
-export const INSTALL_HELP = `Usage: claude-peers install [--scope user|project]
+/** `claude-peers install [--scope user|project]`. */
+export const installCommand: Command = {
+  name: "install",
+  summary: "register claude-peers with Claude Code (--scope user|project)",
+  help: `Usage: claude-peers install [--scope user|project]
 
 Registers this claude-peers with Claude Code (claude mcp add). Running it again changes
 nothing; after an upgrade that moved the binary it updates the registration.
 
 Options:
-  --scope user|project   user: all your projects (default); project: .mcp.json here`;
+  --scope user|project   user: all your projects (default); project: .mcp.json here`,
+  run: install,
+};
 
-/** Help for `uninstall`. */
-export const UNINSTALL_HELP = `Usage: claude-peers uninstall [--scope user|project] [--purge]
+/** `claude-peers uninstall [--scope user|project] [--purge]`. */
+export const uninstallCommand: Command = {
+  name: "uninstall",
+  summary: "remove the registration (--purge: also the database, secret and log)",
+  help: `Usage: claude-peers uninstall [--scope user|project] [--purge]
 
 Removes the Claude Code registration.
 
 Options:
   --scope user|project   which registration to remove (default: user)
-  --purge                also stop the broker and delete the database, secret and log`;
+  --purge                also stop the broker and delete the database, secret and log`,
+  run: uninstall,
+};
 
 const CHANNEL_LAUNCH = `claude --dangerously-load-development-channels server:${SERVER_NAME}`;
 
@@ -43,8 +54,7 @@ function parseScope(args: string[]): { scope: "user" | "project"; purge: boolean
   return { scope: values.scope, purge: values.purge === true };
 }
 
-/** Registers claude-peers; returns the exit code. */
-export async function installCommand(args: string[], config: Config): Promise<number> {
+async function install(args: string[], config: Config): Promise<number> {
   const { scope, purge } = parseScope(args);
   if (purge) throw new UsageError("--purge goes with uninstall");
   const wanted = selfInvocation(["mcp"]);
@@ -83,8 +93,7 @@ export async function installCommand(args: string[], config: Config): Promise<nu
   return 0;
 }
 
-/** Removes the registration (and with --purge all data); returns the exit code. */
-export async function uninstallCommand(args: string[], config: Config): Promise<number> {
+async function uninstall(args: string[], config: Config): Promise<number> {
   const { scope, purge } = parseScope(args);
   const removed = await runClaude(config, ["mcp", "remove", SERVER_NAME, "--scope", scope]);
   if (removed.code === 0) print(`Removed the Claude Code registration (${scope} scope).`);
@@ -94,7 +103,7 @@ export async function uninstallCommand(args: string[], config: Config): Promise<
       `"claude mcp remove" failed: ${removed.stderr.trim() || removed.stdout.trim()}`,
     );}
   if (purge) {
-    await killBrokerCommand(config);
+    await stopBroker(config);
     for (
       const path of [config.dbPath, `${config.dbPath}-wal`, `${config.dbPath}-shm`, config.stateDir]
     ) {

@@ -7,17 +7,28 @@
 import type { Config } from "../broker/config.ts";
 import { BrokerClient, BrokerUnavailableError } from "../broker/client.ts";
 import { print } from "./fail.ts";
+import { type Command, parseNoArguments } from "./command.ts";
 
-/** Help for `kill-broker`. */
-export const KILL_BROKER_HELP = `Usage: claude-peers kill-broker
+/** `claude-peers kill-broker`. */
+export const killBrokerCommand: Command = {
+  name: "kill-broker",
+  summary: "stop the broker cleanly",
+  help: `Usage: claude-peers kill-broker
 
 Asks the broker to shut down cleanly and waits until its port is free. Queued messages
-stay in the database; the next claude-peers command starts a new broker.`;
+stay in the database; the next claude-peers command starts a new broker.`,
+  run: runKillBroker,
+};
+
+function runKillBroker(args: string[], config: Config): Promise<number> {
+  parseNoArguments(args);
+  return stopBroker(config);
+}
 
 const WAIT_MS = 10_000;
 
-/** Stops the broker; returns the exit code. */
-export async function killBrokerCommand(config: Config): Promise<number> {
+/** Stops the broker (if one runs) and waits until its port is free; returns the exit code. */
+export async function stopBroker(config: Config): Promise<number> {
   const client = new BrokerClient(config);
   try {
     await client.health();

@@ -9,17 +9,22 @@ import { BrokerClient } from "../broker/client.ts";
 import { ensureBroker } from "../broker/spawn.ts";
 import { peersTable } from "./format.ts";
 import { print } from "./fail.ts";
+import type { Command } from "./command.ts";
 
-/** Help for `peers`. */
-export const PEERS_HELP = `Usage: claude-peers peers [--json]
+/** `claude-peers peers [--json]`. */
+export const peersCommand: Command = {
+  name: "peers",
+  summary: "list the peers (--json for JSON)",
+  help: `Usage: claude-peers peers [--json]
 
 Lists the Claude Code sessions registered with the broker (starting it if needed).
 
 Options:
-  --json   print the peers as JSON`;
+  --json   print the peers as JSON`,
+  run: runPeers,
+};
 
-/** Prints the peers; returns the exit code. */
-export async function peersCommand(args: string[], config: Config): Promise<number> {
+async function runPeers(args: string[], config: Config): Promise<number> {
   const { values } = parseArgs({ args, options: { json: { type: "boolean" } }, strict: true });
   await ensureBroker(config);
   const { peers } = await new BrokerClient(config).listPeers("machine");

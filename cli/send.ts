@@ -8,17 +8,22 @@ import type { Config } from "../broker/config.ts";
 import { BrokerClient } from "../broker/client.ts";
 import { ensureBroker } from "../broker/spawn.ts";
 import { print, UsageError } from "./fail.ts";
+import type { Command } from "./command.ts";
 
-/** Help for `send`. */
-export const SEND_HELP = `Usage: claude-peers send [--from NAME] <peer-id> [message...]
+/** `claude-peers send [--from NAME] <peer-id> [message...]`. */
+export const sendCommand: Command = {
+  name: "send",
+  summary: "send a message to a peer: send <peer-id> [message...]",
+  help: `Usage: claude-peers send [--from NAME] <peer-id> [message...]
 
 Sends a message to a session. With no message or "-", the message is read from stdin.
 
 Options:
-  --from NAME   sender name shown to the recipient (default: cli)`;
+  --from NAME   sender name shown to the recipient (default: cli)`,
+  run: runSend,
+};
 
-/** Sends one message; returns the exit code. */
-export async function sendCommand(args: string[], config: Config): Promise<number> {
+async function runSend(args: string[], config: Config): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
     options: { from: { type: "string" } },

@@ -8,15 +8,21 @@ import type { Config } from "../broker/config.ts";
 import { BrokerClient, BrokerUnavailableError } from "../broker/client.ts";
 import { duration, peersTable } from "./format.ts";
 import { print } from "./fail.ts";
+import { type Command, parseNoArguments } from "./command.ts";
 
-/** Help for `status`. */
-export const STATUS_HELP = `Usage: claude-peers status
+/** `claude-peers status`. */
+export const statusCommand: Command = {
+  name: "status",
+  summary: "show whether the broker runs, and its peers",
+  help: `Usage: claude-peers status
 
 Shows whether the broker is running, its URL, database, uptime and peers.
-Exits 1 when no broker is running.`;
+Exits 1 when no broker is running.`,
+  run: runStatus,
+};
 
-/** Prints the broker's state; returns the exit code. */
-export async function statusCommand(config: Config): Promise<number> {
+async function runStatus(args: string[], config: Config): Promise<number> {
+  parseNoArguments(args);
   const client = new BrokerClient(config);
   try {
     await client.health();

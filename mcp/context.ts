@@ -1,54 +1,26 @@
 /**
  * What the MCP server knows about its session: process ids, working directory, git
- * repository and the command line of the Claude Code process that started it. Read once at
- * start-up; nothing here talks to the broker.
+ * repository (read through broker/git.ts, shared with the CLI) and the command line of the
+ * Claude Code process that started it. Read once at start-up; nothing here talks to the broker.
  *
  * @module
  */
-import { realpath } from "node:fs/promises";
 import type { ChannelSetting } from "../broker/config.ts";
+import { type GitFacts, readGitFacts } from "../broker/git.ts";
 
 /** The session this MCP server serves. */
-export interface SessionContext {
+export interface SessionContext extends GitFacts {
   pid: number;
   ppid: number;
   cwd: string;
-  /** Absolute `git rev-parse --git-common-dir`: the same for every worktree of one repo. */
-  gitRoot: string | null;
-  /** The working tree's top level directory, for display. */
-  repo: string | null;
-  branch: string | null;
   tty: string | null;
 }
 
 /** Reads the session context of this process. */
 export async function readSessionContext(): Promise<SessionContext> {
   const cwd = Deno.cwd();
-  const [paths, branch] = await Promise.all([
-    git(cwd, ["rev-parse", "--path-format=absolute", "--git-common-dir", "--show-toplevel"]),
-    git(cwd, ["rev-parse", "--abbrev-ref", "HEAD"]),
-  ]);
-  const [commonDir, topLevel] = paths?.split("\n") ?? [];
-  return {
-    pid: Deno.pid,
-    ppid: Deno.ppid,
-    cwd,
-    gitRoot: commonDir ? await realpath(commonDir).catch(() => commonDir) : null,
-    repo: topLevel || null,
-    branch: branch || null,
-    tty: await parentTty(Deno.ppid),
-  };
-}
-
-/** Runs git in `cwd`; null when git is missing or `cwd` is not in a repository. */
-export async function git(cwd: string, args: string[]): Promise<string | null> {
-  try {
-    const output = await new Deno.Command("git", { args, cwd, stdout: "piped", stderr: "null" })
-      .output();
-    return output.success ? new TextDecoder().decode(output.stdout).trim() : null;
-  } catch {
-    return null;
-  }
+  const [facts, tty] = await Promise.all([readGitFacts(cwd), parentTty(Deno.ppid)]);
+  return { pid: Deno.pid, ppid: Deno.ppid, cwd, ...facts, tty };
 }
 
 async function parentTty(ppid: number): Promise<string | null> {

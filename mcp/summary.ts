@@ -6,7 +6,8 @@
  * @module
  */
 import type { Config } from "../broker/config.ts";
-import { git, type SessionContext } from "./context.ts";
+import { git } from "../broker/git.ts";
+import type { SessionContext } from "./context.ts";
 
 /** Asks the model for a summary of the session's likely work; throws with the reason. */
 export async function generateSummary(config: Config, session: SessionContext): Promise<string> {

@@ -1,0 +1,181 @@
+/**
+ * The layering, checked on the real module graph (`deno info --json`): the broker never
+ * loads the MCP SDK or front-end code, the front ends never load broker server code, and
+ * main.ts reaches the broker and the MCP server by dynamic import only.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { relative } from "node:path";
+import { fileURLToPath } from "node:url";
+
+/** The broker's server side: only broker/mod.ts and its own imports may load these. */
+const BROKER_SERVER_MODULES = [
+  "broker/mod.ts",
+  "broker/routes.ts",
+  "broker/store.ts",
+  "broker/inbox.ts",
+  "broker/connections.ts",
+  "broker/peers.ts",
+  "broker/mailbox.ts",
+  "broker/kv_keys.ts",
+  "broker/http.ts",
+  "broker/auth.ts",
+];
+
+const MCP_SDK = "@modelcontextprotocol/sdk";
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+
+/** What a module loads: repo files relative to the root, and npm package names. */
+interface Graph {
+  files: Set<string>;
+  packages: Set<string>;
+}
+
+interface Dependency {
+  code?: { specifier?: string };
+  type?: { specifier?: string };
+  isDynamic?: boolean;
+}
+
+interface InfoModule {
+  specifier: string;
+  error?: string;
+  dependencies?: Dependency[];
+  typesDependency?: { dependency?: { specifier?: string } };
+  npmPackage?: string;
+}
+
+interface Info {
+  roots: string[];
+  modules: InfoModule[];
+  redirects: Record<string, string>;
+  npmPackages: Record<string, { name: string; dependencies: string[] }>;
+}
+
+/**
+ * The modules `path` (relative to the repo root) loads: static imports, type-only ones
+ * included, and with `dynamic` also dynamic imports; npm packages with their own
+ * dependencies.
+ */
+async function moduleGraph(path: string, dynamic = false): Promise<Graph> {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["info", "--json", path],
+    cwd: ROOT,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const decoder = new TextDecoder();
+  if (!output.success) {
+    throw new Error(`deno info ${path} failed: ${decoder.decode(output.stderr)}`);
+  }
+  const info: Info = JSON.parse(decoder.decode(output.stdout));
+  const bySpecifier = new Map(info.modules.map((module) => [module.specifier, module]));
+  const resolve = (specifier: string) => info.redirects[specifier] ?? specifier;
+  const graph: Graph = { files: new Set(), packages: new Set() };
+  const seen = new Set<string>();
+  const pending = info.roots.map(resolve);
+  const packagesPending: string[] = [];
+  while (pending.length > 0) {
+    const specifier = pending.pop()!;
+    if (seen.has(specifier)) continue;
+    seen.add(specifier);
+    const module = bySpecifier.get(specifier);
+    assert.ok(module, `deno info ${path}: no module entry for ${specifier}`);
+    assert.equal(module.error, undefined, `deno info ${path}: ${specifier}: ${module.error}`);
+    if (specifier.startsWith("file:")) {
+      graph.files.add(relative(ROOT, fileURLToPath(specifier)).replaceAll("\\", "/"));
+    }
+    if (module.npmPackage) packagesPending.push(module.npmPackage);
+    for (const dependency of module.dependencies ?? []) {
+      if (dependency.isDynamic && !dynamic) continue;
+      for (const target of [dependency.code?.specifier, dependency.type?.specifier]) {
+        if (target) pending.push(resolve(target));
+      }
+    }
+    const types = module.typesDependency?.dependency?.specifier;
+    if (types) pending.push(resolve(types));
+  }
+  const seenPackages = new Set<string>();
+  while (packagesPending.length > 0) {
+    const id = packagesPending.pop()!;
+    if (seenPackages.has(id)) continue;
+    seenPackages.add(id);
+    const npmPackage = info.npmPackages[id];
+    assert.ok(npmPackage, `deno info ${path}: no npm package entry for ${id}`);
+    graph.packages.add(npmPackage.name);
+    packagesPending.push(...npmPackage.dependencies);
+  }
+  return graph;
+}
+
+/** The TypeScript files of `dir` (relative to the repo root), sorted. */
+async function sourceFiles(dir: string): Promise<string[]> {
+  const files: string[] = [];
+  for await (const entry of Deno.readDir(new URL(`../${dir}/`, import.meta.url))) {
+    if (entry.isFile && entry.name.endsWith(".ts")) files.push(`${dir}/${entry.name}`);
+  }
+  return files.sort();
+}
+
+function assertNoServerModules(graph: Graph, root: string): void {
+  const found = BROKER_SERVER_MODULES.filter((file) => graph.files.has(file));
+  assert.deepEqual(found, [], `${root} loads broker server code: ${found.join(", ")}`);
+}
+
+function assertNoFilesUnder(graph: Graph, root: string, dirs: string[]): void {
+  const found = [...graph.files].filter((file) => dirs.some((dir) => file.startsWith(`${dir}/`)));
+  assert.deepEqual(found, [], `${root} loads ${dirs.join("/ or ")}/ code: ${found.join(", ")}`);
+}
+
+function assertNoMcpSdk(graph: Graph, root: string): void {
+  assert.equal(graph.packages.has(MCP_SDK), false, `${root} loads ${MCP_SDK}`);
+}
+
+Deno.test("the graph walk sees what each mode really loads", async () => {
+  const [mcp, main, mainWithDynamic, broker] = await Promise.all([
+    moduleGraph("mcp/mod.ts"),
+    moduleGraph("main.ts"),
+    moduleGraph("main.ts", true),
+    moduleGraph("broker/mod.ts"),
+  ]);
+  // Without these the checks below could pass on a walk that finds nothing.
+  assert.ok(mcp.packages.has(MCP_SDK), `mcp/mod.ts should load ${MCP_SDK}`);
+  assert.ok(mcp.files.has("mcp/context.ts"));
+  assert.ok(main.files.has("cli/mod.ts"));
+  assert.ok(broker.files.has("broker/routes.ts"));
+  assert.ok(broker.packages.has("zod"));
+  for (const lazy of ["broker/mod.ts", "mcp/mod.ts"]) {
+    assert.ok(mainWithDynamic.files.has(lazy), `main.ts should import ${lazy} dynamically`);
+  }
+  assert.ok(mainWithDynamic.packages.has(MCP_SDK));
+});
+
+Deno.test("the broker never loads the MCP SDK, the MCP server or the CLI", async () => {
+  const graph = await moduleGraph("broker/mod.ts");
+  assertNoMcpSdk(graph, "broker/mod.ts");
+  assertNoFilesUnder(graph, "broker/mod.ts", ["mcp", "cli"]);
+});
+
+Deno.test("the MCP server never loads broker server code", async () => {
+  assertNoServerModules(await moduleGraph("mcp/mod.ts"), "mcp/mod.ts");
+});
+
+Deno.test("no CLI module statically loads broker server code, the MCP server or its SDK", async () => {
+  const files = await sourceFiles("cli");
+  assert.ok(files.includes("cli/mod.ts"));
+  const graphs = await Promise.all(files.map((file) => moduleGraph(file)));
+  files.forEach((file, i) => {
+    const graph = graphs[i]!;
+    assertNoServerModules(graph, file);
+    assertNoFilesUnder(graph, file, ["mcp"]);
+    assertNoMcpSdk(graph, file);
+  });
+});
+
+Deno.test("main.ts loads the broker and the MCP server by dynamic import only", async () => {
+  const graph = await moduleGraph("main.ts");
+  assertNoServerModules(graph, "main.ts");
+  assertNoFilesUnder(graph, "main.ts", ["mcp"]);
+  assertNoMcpSdk(graph, "main.ts");
+});
