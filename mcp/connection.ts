@@ -12,12 +12,16 @@ import type { Message, PeerId } from "../broker/protocol.ts";
 import type { SessionContext } from "./context.ts";
 import { errorMessage, log } from "../broker/log.ts";
 
-/** What the connection reports to the rest of the server. */
-export interface PeerConnectionOptions {
+/** What the push stream reports to the rest of the server. */
+export interface StreamListener {
   /** A message arrived on the push stream (possibly again, after a reconnect). */
   onMessage: (message: Message) => void;
   /** The stream is (re)connected: a good moment to flush acknowledgements. */
   onConnected?: () => void;
+}
+
+/** Options for {@link PeerConnection}. */
+export interface PeerConnectionOptions {
   /** How long a tool waits for registration. @default 20000 */
   readyTimeoutMs?: number;
 }
@@ -39,7 +43,7 @@ export class PeerConnection {
   #lastError = "not connected yet";
   #running: Promise<void> | undefined;
 
-  constructor(config: Config, context: SessionContext, options: PeerConnectionOptions) {
+  constructor(config: Config, context: SessionContext, options: PeerConnectionOptions = {}) {
     this.#config = config;
     this.#context = context;
     this.#options = options;
@@ -57,9 +61,9 @@ export class PeerConnection {
     return this.#summary;
   }
 
-  /** Starts connecting in the background; returns at once. */
-  start(): void {
-    this.#running ??= this.#run();
+  /** Starts connecting in the background, reporting to `listener`; returns at once. */
+  start(listener: StreamListener): void {
+    this.#running ??= this.#run(listener);
   }
 
   /** The client, once registered; waits (bounded) through broker start-up and restarts. */
@@ -108,7 +112,7 @@ export class PeerConnection {
     await this.#running?.catch(() => {});
   }
 
-  async #run(): Promise<void> {
+  async #run(listener: StreamListener): Promise<void> {
     let backoff = MIN_BACKOFF_MS;
     while (!this.#abort.signal.aborted) {
       try {
@@ -117,9 +121,9 @@ export class PeerConnection {
         for await (const event of this.#client.stream(this.#abort.signal)) {
           if (event.type === "hello") {
             backoff = MIN_BACKOFF_MS;
-            this.#options.onConnected?.();
+            listener.onConnected?.();
           } else {
-            this.#options.onMessage(event.message);
+            listener.onMessage(event.message);
           }
         }
         this.#markDisconnected("the broker closed the stream");

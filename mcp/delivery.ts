@@ -1,20 +1,17 @@
 /**
- * Presenting messages to the model exactly once. In channel mode a message is pushed as a
- * `notifications/claude/channel` and acknowledged after the notification is written.
- * Otherwise (Claude Code drops channel notifications silently when channels are off) it is
- * held until `check_messages` or the next tool result shows it, then acknowledged. Messages
- * re-streamed after a reconnect are recognised by id and only acknowledged again.
+ * Presenting messages to the model exactly once, and every way they are shown. In channel
+ * mode a message is pushed as a `notifications/claude/channel` and acknowledged after the
+ * notification is written. Otherwise (Claude Code drops channel notifications silently when
+ * channels are off) it is held until `check_messages` or the next tool result shows it, then
+ * acknowledged. Messages re-streamed after a reconnect are recognised by id and only
+ * acknowledged again. It never talks to the broker itself: acknowledgements go through `ack`.
  *
  * @module
  */
+import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import type { Message } from "../broker/protocol.ts";
 import { errorMessage, log } from "../broker/log.ts";
-
-/** A channel notification's params: every meta value a string, every key an identifier. */
-export interface ChannelNotification {
-  content: string;
-  meta: Record<string, string>;
-}
+import { type ChannelNotification, formatMessages, toChannelNotification } from "./present.ts";
 
 /** What delivery needs from the server and the broker. */
 export interface DeliveryOptions {
@@ -72,23 +69,20 @@ export class Delivery {
     });
   }
 
-  /** Held messages (and `fetched` ones not yet seen), oldest first, now marked presented. */
-  takeHeld(fetched: Message[] = []): Message[] {
-    for (const message of fetched) {
-      if (!this.#presented.has(message.id)) this.#held.set(message.id, message);
-    }
-    const messages = [...this.#held.values()].sort((a, b) => a.id < b.id ? -1 : 1);
-    this.#held.clear();
-    for (const message of messages) {
-      this.#markPresented(message.id);
-      this.#scheduleAck(message.id);
-    }
-    return messages;
+  /** `result` with the held messages appended, so they reach the model at its next tool use. */
+  attachHeld(result: CallToolResult): CallToolResult {
+    if (this.#held.size === 0) return result;
+    const text = `New messages from other sessions:\n\n${formatMessages(this.#takeHeld([]))}`;
+    return { ...result, content: [...result.content, { type: "text", text }] };
   }
 
-  /** How many messages wait to be shown. */
-  get heldCount(): number {
-    return this.#held.size;
+  /**
+   * What check_messages shows as new: the held messages and, when channels are off, the
+   * `inbox` messages not presented yet (in channel mode those are pushed, so skipped here).
+   */
+  presentNew(inbox: Message[]): string {
+    const shown = this.#takeHeld(this.#options.channel ? [] : inbox);
+    return shown.length > 0 ? formatMessages(shown) : "No new messages.";
   }
 
   /** Resolves when every accepted push has been written. */
@@ -99,6 +93,20 @@ export class Delivery {
   /** Sends acknowledgements that are waiting, e.g. after a reconnect. */
   retryAcks(): void {
     this.#flushAcks();
+  }
+
+  /** Held messages (and `fetched` ones not yet seen), oldest first, now marked presented. */
+  #takeHeld(fetched: Message[]): Message[] {
+    for (const message of fetched) {
+      if (!this.#presented.has(message.id)) this.#held.set(message.id, message);
+    }
+    const messages = [...this.#held.values()].sort((a, b) => a.id < b.id ? -1 : 1);
+    this.#held.clear();
+    for (const message of messages) {
+      this.#markPresented(message.id);
+      this.#scheduleAck(message.id);
+    }
+    return messages;
   }
 
   #markPresented(id: string): void {
@@ -127,37 +135,4 @@ export class Delivery {
       this.#flushAcks();
     });
   }
-}
-
-/** Neutralises tags that could close or open a `<channel>` element in the model's view. */
-export function neutralizeChannelTags(text: string): string {
-  return text.replace(/<(\/?)(channel)/gi, "&lt;$1$2");
-}
-
-/** The channel notification for `message`. */
-export function toChannelNotification(message: Message): ChannelNotification {
-  return {
-    content: neutralizeChannelTags(message.text),
-    meta: {
-      from_id: message.from_id,
-      from_kind: message.from_kind,
-      from_summary: neutralizeChannelTags(message.from_summary),
-      from_cwd: message.from_cwd,
-      sent_at: message.sent_at,
-      message_id: message.id,
-    },
-  };
-}
-
-/** Readable text for messages shown in a tool result (no channel). */
-export function formatMessages(messages: Message[]): string {
-  return messages.map((message) => {
-    const from = message.from_kind === "cli"
-      ? `"${message.from_id}" (CLI)`
-      : `peer ${message.from_id}${message.from_cwd ? ` in ${message.from_cwd}` : ""}`;
-    const summary = message.from_summary ? `, working on: ${message.from_summary}` : "";
-    return `Message ${message.id} from ${from}${summary}, sent ${message.sent_at}:\n${
-      neutralizeChannelTags(message.text)
-    }`;
-  }).join("\n\n");
 }

@@ -1,25 +1,52 @@
 /**
- * createServer(): the MCP server with its tools and the claude/channel capability, kept
- * apart from the transport so tests can link it in memory.
+ * createPeerServer(): one MCP server, whole: its broker connection, the delivery of incoming
+ * messages, the send queue and the tools, with the claude/channel capability. It is kept apart
+ * from any transport, so `claude-peers mcp` links it to stdio and tests link it in memory. It
+ * never reads the environment or the process: the caller passes the config and session facts.
  *
  * @module
  */
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
-import { VERSION } from "../broker/config.ts";
+import { type Config, VERSION } from "../broker/config.ts";
+import type { SessionContext } from "./context.ts";
+import { PeerConnection, type PeerConnectionOptions } from "./connection.ts";
+import { Delivery } from "./delivery.ts";
 import { INSTRUCTIONS } from "./instructions.ts";
-import { registerTools } from "./tools/mod.ts";
+import type { ChannelNotification } from "./present.ts";
+import { SendQueue } from "./send_queue.ts";
+import { startAutoSummary } from "./summary.ts";
 import type { ToolContext } from "./tools/context.ts";
-import type { ChannelNotification } from "./delivery.ts";
+import { registerTools } from "./tools/mod.ts";
 
-/** The MCP server and a way to push channel notifications through it. */
-export interface PeerServer {
-  server: McpServer;
-  notifyChannel: (notification: ChannelNotification) => Promise<void>;
-  close: () => Promise<void>;
+/** What one peer server is built from. */
+export interface PeerServerDeps {
+  /** Where the broker is and how to reach it. */
+  config: Config;
+  /** The session this server serves (`readSessionContext()` in `claude-peers mcp`). */
+  session: SessionContext;
+  /** Whether Claude Code shows channel notifications (`detectChannelMode()`). */
+  channel: boolean;
+  /** How long a tool waits for registration with the broker. @default 20000 */
+  readyTimeoutMs?: number;
 }
 
-/** Builds the server; `ctx` is filled in by the caller before the first tool call. */
-export function createServer(ctx: ToolContext): PeerServer {
+/** A built peer server: link `server` to a transport, then {@link PeerServer.start}. */
+export interface PeerServer extends AsyncDisposable {
+  /** The MCP server; connect it to a transport. */
+  server: McpServer;
+  /** Registration and push stream with the broker. */
+  connection: PeerConnection;
+  /** How incoming messages are shown to the model. */
+  delivery: Delivery;
+  /** Registers with the broker in the background and starts the auto-summary if configured. */
+  start(): void;
+  /** Leaves the broker (the peer drops out of listings) and closes the MCP server. */
+  close(): Promise<void>;
+}
+
+/** Builds connection, delivery, send queue and tools; nothing runs until `start()`. */
+export function createPeerServer(deps: PeerServerDeps): PeerServer {
+  const { config, session, channel } = deps;
   const server = new McpServer(
     { name: "claude-peers", version: VERSION },
     {
@@ -27,14 +54,61 @@ export function createServer(ctx: ToolContext): PeerServer {
       instructions: INSTRUCTIONS,
     },
   );
+  // A notification written before the client's `initialized` may be dropped: delivery waits.
+  const initialized = Promise.withResolvers<void>();
+  server.server.oninitialized = () => initialized.resolve();
+  const connectionOptions: PeerConnectionOptions = deps.readyTimeoutMs === undefined
+    ? {}
+    : { readyTimeoutMs: deps.readyTimeoutMs };
+  const connection = new PeerConnection(config, session, connectionOptions);
+  const delivery = new Delivery({
+    channel,
+    clientReady: initialized.promise,
+    notify: (notification) => pushChannel(server, notification),
+    ack: async (ids) => {
+      await connection.call((client) => client.ack(ids));
+    },
+  });
+  const ctx: ToolContext = {
+    connection,
+    delivery,
+    session,
+    sends: new SendQueue(connection),
+    summarySetByModel: false,
+  };
   registerTools(server, ctx);
+
+  let started = false;
+  let closed: Promise<void> | undefined;
+  const close = (): Promise<void> => closed ??= shutDown(connection, server);
   return {
     server,
-    notifyChannel: (notification) =>
-      server.server.notification({
-        method: "notifications/claude/channel",
-        params: { content: notification.content, meta: notification.meta },
-      }),
-    close: () => server.close(),
+    connection,
+    delivery,
+    start() {
+      if (started) return;
+      started = true;
+      connection.start({
+        onMessage: (message) => delivery.receive(message),
+        onConnected: () => delivery.retryAcks(),
+      });
+      if (config.openaiApiKey) startAutoSummary(config, ctx);
+    },
+    close,
+    [Symbol.asyncDispose]: close,
   };
+}
+
+/** Closes the stream first, so the broker drops the peer before the client sees the end. */
+async function shutDown(connection: PeerConnection, server: McpServer): Promise<void> {
+  await connection.close();
+  await server.close().catch(() => {});
+}
+
+/** Writes `notification` to the client as Claude Code's channel notification. */
+function pushChannel(server: McpServer, notification: ChannelNotification): Promise<void> {
+  return server.server.notification({
+    method: "notifications/claude/channel",
+    params: { content: notification.content, meta: notification.meta },
+  });
 }

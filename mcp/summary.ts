@@ -6,8 +6,19 @@
  * @module
  */
 import type { Config } from "../broker/config.ts";
+import { errorMessage, log } from "../broker/log.ts";
 import { git } from "../broker/git.ts";
 import type { SessionContext } from "./context.ts";
+import type { ToolContext } from "./tools/context.ts";
+
+/** Sets the generated summary in the background, unless the model has set one by then. */
+export function startAutoSummary(config: Config, ctx: ToolContext): void {
+  generateSummary(config, ctx.session).then(async (summary) => {
+    if (ctx.summarySetByModel) return;
+    await ctx.connection.setSummary(summary);
+    log(`auto-summary set: ${summary}`);
+  }).catch((error) => log(`auto-summary failed: ${errorMessage(error)}`));
+}
 
 /** Asks the model for a summary of the session's likely work; throws with the reason. */
 export async function generateSummary(config: Config, session: SessionContext): Promise<string> {

@@ -12,15 +12,18 @@ import { fileURLToPath } from "node:url";
 /** The broker's server side: only broker/mod.ts and its own imports may load these. */
 const BROKER_SERVER_MODULES = [
   "broker/mod.ts",
+  "broker/core.ts",
   "broker/routes.ts",
-  "broker/store.ts",
   "broker/inbox.ts",
   "broker/connections.ts",
   "broker/peers.ts",
   "broker/mailbox.ts",
+  "broker/send_commit.ts",
+  "broker/mail_records.ts",
   "broker/kv_keys.ts",
   "broker/http.ts",
   "broker/auth.ts",
+  "broker/refusal.ts",
 ];
 
 const MCP_SDK = "@modelcontextprotocol/sdk";

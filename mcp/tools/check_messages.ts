@@ -5,29 +5,33 @@
  * @module
  */
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
-import { formatMessages } from "../delivery.ts";
+import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import type { OutboxResponse } from "../../broker/protocol.ts";
 import { textResult, type ToolContext } from "./context.ts";
 
 /** Registers the check_messages tool. */
 export function registerCheckMessagesTool(server: McpServer, ctx: ToolContext): void {
   server.registerTool("check_messages", {
+    title: "Check messages",
     description:
       "Show new messages from other sessions, and which of your sent messages are not delivered yet.",
     inputSchema: {},
-  }, async () => {
+    annotations: { readOnlyHint: true, openWorldHint: false },
+  }, async (): Promise<CallToolResult> => {
     const [{ messages }, { pending }] = await ctx.connection.call((client) =>
       Promise.all([client.inbox(), client.outbox()])
     );
-    const shown = ctx.delivery.takeHeld(ctx.delivery.channel ? [] : messages);
-    const parts = [shown.length > 0 ? formatMessages(shown) : "No new messages."];
-    if (pending.length > 0) {
-      const lines = pending.map((send) =>
-        `- ${send.message_id} to ${send.to_id}, sent ${send.sent_at}${
-          send.recipient_connected ? "" : " (recipient not connected)"
-        }`
-      );
-      parts.push(`Your messages not yet delivered:\n${lines.join("\n")}`);
-    }
+    const parts = [ctx.delivery.presentNew(messages)];
+    if (pending.length > 0) parts.push(formatPending(pending));
     return textResult(parts.join("\n\n"));
   });
+}
+
+function formatPending(pending: OutboxResponse["pending"]): string {
+  const lines = pending.map((send) =>
+    `- ${send.message_id} to ${send.to_id}, sent ${send.sent_at}${
+      send.recipient_connected ? "" : " (recipient not connected)"
+    }`
+  );
+  return `Your messages not yet delivered:\n${lines.join("\n")}`;
 }

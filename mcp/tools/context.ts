@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import type { PeerConnection } from "../connection.ts";
 import type { Delivery } from "../delivery.ts";
 import type { SessionContext } from "../context.ts";
@@ -20,14 +21,7 @@ export interface ToolContext {
   summarySetByModel: boolean;
 }
 
-/** A tool result in MCP form. */
-export interface ToolResult {
-  [key: string]: unknown;
-  content: { type: "text"; text: string }[];
-  isError?: boolean;
-}
-
 /** A text result. */
-export function textResult(text: string): ToolResult {
+export function textResult(text: string): CallToolResult {
   return { content: [{ type: "text", text }] };
 }

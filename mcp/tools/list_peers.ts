@@ -5,22 +5,21 @@
  */
 import { z } from "zod";
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { type Peer, Scope } from "../../broker/protocol.ts";
-import { textResult, type ToolContext, type ToolResult } from "./context.ts";
+import { textResult, type ToolContext } from "./context.ts";
 
 /** Registers the list_peers tool. */
-export function registerListPeersTool(
-  server: McpServer,
-  ctx: ToolContext,
-  wrap: (result: ToolResult) => ToolResult,
-): void {
+export function registerListPeersTool(server: McpServer, ctx: ToolContext): void {
   server.registerTool("list_peers", {
+    title: "List peers",
     description:
       'List other Claude Code sessions. scope: "machine" (all), "directory" (same working directory) or "repo" (same git repository, worktrees included).',
     inputSchema: { scope: Scope.default("machine").describe("Which peers to list") },
-  }, async ({ scope }: { scope: z.infer<typeof Scope> }) => {
+    annotations: { readOnlyHint: true, openWorldHint: false },
+  }, async ({ scope }: { scope: z.infer<typeof Scope> }): Promise<CallToolResult> => {
     const { peers } = await ctx.connection.call((client) => client.listPeers(scope));
-    return wrap(textResult(formatPeers(peers, scope)));
+    return ctx.delivery.attachHeld(textResult(formatPeers(peers, scope)));
   });
 }
 

@@ -4,18 +4,17 @@
  * @module
  */
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
-import { textResult, type ToolContext, type ToolResult } from "./context.ts";
+import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import { textResult, type ToolContext } from "./context.ts";
 
 /** Registers the whoami tool. */
-export function registerWhoamiTool(
-  server: McpServer,
-  ctx: ToolContext,
-  wrap: (result: ToolResult) => ToolResult,
-): void {
+export function registerWhoamiTool(server: McpServer, ctx: ToolContext): void {
   server.registerTool("whoami", {
+    title: "Who am I",
     description: "Show your own peer id, pid, working directory, repository and summary.",
     inputSchema: {},
-  }, async () => {
+    annotations: { readOnlyHint: true, openWorldHint: false },
+  }, async (): Promise<CallToolResult> => {
     await ctx.connection.client();
     const { session, connection, delivery } = ctx;
     const lines = [
@@ -29,6 +28,6 @@ export function registerWhoamiTool(
       }`,
       `Other sessions reach you with send_message to_id "${connection.peerId}".`,
     ];
-    return wrap(textResult(lines.join("\n")));
+    return delivery.attachHeld(textResult(lines.join("\n")));
   });
 }
