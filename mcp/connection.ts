@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { setTimeout as delay } from "node:timers/promises";
 import type { Config } from "../broker/config.ts";
 import { BrokerClient, BrokerError, BrokerUnavailableError } from "../broker/client.ts";
 import { ensureBroker } from "../broker/spawn.ts";
@@ -16,8 +17,6 @@ import { errorMessage, log } from "../broker/log.ts";
 export interface StreamListener {
   /** A message arrived on the push stream (possibly again, after a reconnect). */
   onMessage: (message: Message) => void;
-  /** The stream is (re)connected: a good moment to flush acknowledgements. */
-  onConnected?: () => void;
 }
 
 /** Options for {@link PeerConnection}. */
@@ -70,18 +69,15 @@ export class PeerConnection {
   async client(): Promise<BrokerClient> {
     if (this.#isReady) return this.#client;
     const timeoutMs = this.#options.readyTimeoutMs ?? 20_000;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        reject(
-          new BrokerUnavailableError(`Cannot reach the claude-peers broker: ${this.#lastError}`),
-        );
-      }, timeoutMs);
+    const waited = new AbortController();
+    const timeout = delay(timeoutMs, undefined, { signal: waited.signal }).then(() => {
+      throw new BrokerUnavailableError(`Cannot reach the claude-peers broker: ${this.#lastError}`);
     });
     try {
       await Promise.race([this.#ready.promise, timeout]);
     } finally {
-      clearTimeout(timer);
+      waited.abort();
+      timeout.catch(() => {});
     }
     return this.#client;
   }
@@ -121,7 +117,6 @@ export class PeerConnection {
         for await (const event of this.#client.stream(this.#abort.signal)) {
           if (event.type === "hello") {
             backoff = MIN_BACKOFF_MS;
-            listener.onConnected?.();
           } else {
             listener.onMessage(event.message);
           }
@@ -171,13 +166,8 @@ export class PeerConnection {
     this.#ready = Promise.withResolvers<void>();
   }
 
-  #sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(resolve, ms);
-      this.#abort.signal.addEventListener("abort", () => {
-        clearTimeout(timer);
-        resolve();
-      }, { once: true });
-    });
+  /** Waits `ms`, or less when the connection closes meanwhile. */
+  async #sleep(ms: number): Promise<void> {
+    await delay(ms, undefined, { signal: this.#abort.signal }).catch(() => {});
   }
 }

@@ -11,6 +11,7 @@
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import type { Message } from "../broker/protocol.ts";
 import { errorMessage, log } from "../broker/log.ts";
+import { fulfilled, SerialBatcher } from "../broker/serial_batcher.ts";
 import { type ChannelNotification, formatMessages, toChannelNotification } from "./present.ts";
 
 /** What delivery needs from the server and the broker. */
@@ -26,19 +27,30 @@ export interface DeliveryOptions {
 }
 
 const REMEMBERED_IDS = 20_000;
+/** Most ids in one POST /ack. */
+const MAX_ACK_IDS = 1000;
 
 /** Exactly-once presentation of the messages one peer receives. */
 export class Delivery {
   #options: DeliveryOptions;
   #presented = new Set<string>();
   #held = new Map<string, Message>();
-  #toAck = new Set<string>();
-  #acking = false;
+  #acks: SerialBatcher<string, undefined>;
   #pushing: Promise<void>;
 
   constructor(options: DeliveryOptions) {
     this.#options = options;
     this.#pushing = options.clientReady ?? Promise.resolve();
+    this.#acks = new SerialBatcher({
+      commit: async (ids) => {
+        await options.ack(ids).catch((error) => {
+          // The broker streams unacknowledged messages again; they are known and acked then.
+          log(`acknowledgement of ${ids.length} messages failed: ${errorMessage(error)}`);
+        });
+        return ids.map(() => fulfilled(undefined));
+      },
+      take: (waiting) => Math.min(waiting.length, MAX_ACK_IDS),
+    });
   }
 
   /** Whether messages are pushed as channel notifications. */
@@ -90,11 +102,6 @@ export class Delivery {
     return this.#pushing;
   }
 
-  /** Sends acknowledgements that are waiting, e.g. after a reconnect. */
-  retryAcks(): void {
-    this.#flushAcks();
-  }
-
   /** Held messages (and `fetched` ones not yet seen), oldest first, now marked presented. */
   #takeHeld(fetched: Message[]): Message[] {
     for (const message of fetched) {
@@ -116,23 +123,8 @@ export class Delivery {
     }
   }
 
-  #scheduleAck(id: string): void {
-    this.#toAck.add(id);
-    this.#flushAcks();
-  }
-
   /** One acknowledgement request at a time; ids arriving meanwhile go in the next batch. */
-  #flushAcks(): void {
-    if (this.#acking || this.#toAck.size === 0) return;
-    this.#acking = true;
-    const ids = [...this.#toAck].slice(0, 1000);
-    for (const id of ids) this.#toAck.delete(id);
-    this.#options.ack(ids).catch((error) => {
-      // The broker streams unacknowledged messages again; they are known and acked then.
-      log(`acknowledgement of ${ids.length} messages failed: ${errorMessage(error)}`);
-    }).finally(() => {
-      this.#acking = false;
-      this.#flushAcks();
-    });
+  #scheduleAck(id: string): void {
+    void this.#acks.add(id);
   }
 }

@@ -8,12 +8,7 @@
 import type { BatchedSend, SendResponse } from "../broker/protocol.ts";
 import { BrokerError } from "../broker/client.ts";
 import type { PeerConnection } from "./connection.ts";
-
-interface Pending {
-  message: BatchedSend;
-  resolve: (reply: SendResponse) => void;
-  reject: (error: unknown) => void;
-}
+import { fulfilled, rejected, SerialBatcher } from "../broker/serial_batcher.ts";
 
 /** JSON bytes one batch may carry, well inside the broker's body limit. */
 const BATCH_BYTES = 128 * 1024;
@@ -22,62 +17,45 @@ const BATCH_MESSAGES = 100;
 /** FIFO of this server's sends, flushed one batch at a time. */
 export class SendQueue {
   #connection: PeerConnection;
-  #queue: Pending[] = [];
-  #flushing = false;
+  #batcher: SerialBatcher<BatchedSend, SendResponse>;
 
   constructor(connection: PeerConnection) {
     this.#connection = connection;
+    this.#batcher = new SerialBatcher({
+      commit: (messages) => this.#commit(messages),
+      take: takeBatch,
+    });
   }
 
   /** Queues `message` behind every earlier one; resolves when the broker has stored it. */
   send(message: BatchedSend): Promise<SendResponse> {
-    return new Promise((resolve, reject) => {
-      this.#queue.push({ message, resolve, reject });
-      if (!this.#flushing) this.#flush();
+    return this.#batcher.add(message);
+  }
+
+  async #commit(messages: BatchedSend[]): Promise<PromiseSettledResult<SendResponse>[]> {
+    const { results } = await this.#connection.call((client) => client.sendBatch({ messages }));
+    return messages.map((_, index) => {
+      const result = results[index];
+      if (result?.ok) {
+        const { message_id, recipient_connected } = result;
+        return fulfilled({ message_id, recipient_connected });
+      }
+      return rejected(
+        result
+          ? new BrokerError(result.code, result.status, result.error)
+          : new BrokerError("internal", 500, "The broker gave no result for this message"),
+      );
     });
   }
+}
 
-  async #flush(): Promise<void> {
-    this.#flushing = true;
-    try {
-      while (this.#queue.length > 0) {
-        const batch = this.#takeBatch();
-        try {
-          const { results } = await this.#connection.call((client) =>
-            client.sendBatch({ messages: batch.map((pending) => pending.message) })
-          );
-          batch.forEach((pending, index) => {
-            const result = results[index];
-            if (result?.ok) {
-              pending.resolve({
-                message_id: result.message_id,
-                recipient_connected: result.recipient_connected,
-              });
-            } else {
-              pending.reject(
-                result
-                  ? new BrokerError(result.code, result.status, result.error)
-                  : new BrokerError("internal", 500, "The broker gave no result for this message"),
-              );
-            }
-          });
-        } catch (error) {
-          for (const pending of batch) pending.reject(error);
-        }
-      }
-    } finally {
-      this.#flushing = false;
-    }
+function takeBatch(waiting: readonly BatchedSend[]): number {
+  let count = 0;
+  let bytes = 0;
+  while (count < waiting.length && count < BATCH_MESSAGES) {
+    bytes += JSON.stringify(waiting[count]).length * 3;
+    if (count > 0 && bytes > BATCH_BYTES) break;
+    count++;
   }
-
-  #takeBatch(): Pending[] {
-    let count = 0;
-    let bytes = 0;
-    while (count < this.#queue.length && count < BATCH_MESSAGES) {
-      bytes += JSON.stringify(this.#queue[count]!.message).length * 3;
-      if (count > 0 && bytes > BATCH_BYTES) break;
-      count++;
-    }
-    return this.#queue.splice(0, count);
-  }
+  return count;
 }

@@ -90,7 +90,6 @@ export function createPeerServer(deps: PeerServerDeps): PeerServer {
       started = true;
       connection.start({
         onMessage: (message) => delivery.receive(message),
-        onConnected: () => delivery.retryAcks(),
       });
       if (config.openaiApiKey) startAutoSummary(config, ctx);
     },

@@ -8,7 +8,6 @@ import { z } from "zod";
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { PeerId } from "../../broker/protocol.ts";
-import { randomId } from "../../broker/ids.ts";
 import { textResult, type ToolContext } from "./context.ts";
 
 /** Registers the send_message tool. */
@@ -29,7 +28,11 @@ export function registerSendMessageTool(server: McpServer, ctx: ToolContext): vo
     },
   }, async ({ to_id, message }: { to_id: string; message: string }): Promise<CallToolResult> => {
     // The key makes a retry after a broker restart queue the message once.
-    const reply = await ctx.sends.send({ to_id, text: message, idempotency_key: randomId(16) });
+    const reply = await ctx.sends.send({
+      to_id,
+      text: message,
+      idempotency_key: crypto.randomUUID(),
+    });
     const state = reply.recipient_connected
       ? "it is connected and receives it now"
       : "it is not connected right now; the message waits in its inbox";
