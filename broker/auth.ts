@@ -5,7 +5,7 @@
  * @module
  */
 import { timingSafeEqual } from "node:crypto";
-import { type PeerId, SESSION_HEADER } from "./protocol.ts";
+import { CLAUDE_SESSION_HEADER, ClaudeSessionId, type PeerId, SESSION_HEADER } from "./protocol.ts";
 import type { PeerRegistry } from "./peers.ts";
 import { Refusal } from "./refusal.ts";
 
@@ -34,6 +34,14 @@ export function requireSecret(request: Request, secret: string): void {
   }
 }
 
+/** Refuses a hook request whose URL does not carry the hook token. */
+export function requireHookToken(request: Request, hookToken: string): void {
+  const token = new URL(request.url).searchParams.get("token") ?? "";
+  if (!sameSecret(token, hookToken)) {
+    throw new Refusal("unauthorized", 'Missing or wrong hook token (run "claude-peers install")');
+  }
+}
+
 /** Compares in constant time for equal lengths. */
 function sameSecret(given: string, secret: string): boolean {
   const a = encoder.encode(given);
@@ -52,4 +60,36 @@ export async function sessionPeerId(request: Request, registry: PeerRegistry): P
     );
   }
   return owner;
+}
+
+/** Who calls: a peer by its session credential, or the hook of a Claude Code session. */
+export interface Caller {
+  peerId: PeerId;
+  /** Whether a hook calls (it named its Claude Code session), not the peer's MCP server. */
+  hook: boolean;
+}
+
+/**
+ * The peer a request acts for: the one its session credential names or, for a hook, the one
+ * its Claude Code session registered. Either way the user secret was checked first.
+ */
+export async function callerOf(request: Request, registry: PeerRegistry): Promise<Caller> {
+  const claudeSession = request.headers.get(CLAUDE_SESSION_HEADER);
+  if (claudeSession === null || request.headers.has(SESSION_HEADER)) {
+    return { peerId: await sessionPeerId(request, registry), hook: false };
+  }
+  if (!ClaudeSessionId.safeParse(claudeSession).success) {
+    throw new Refusal(
+      "bad_request",
+      `Malformed Claude Code session id in ${CLAUDE_SESSION_HEADER}`,
+    );
+  }
+  const peerId = await registry.peerForClaudeSession(claudeSession, Date.now());
+  if (!peerId) {
+    throw new Refusal(
+      "session_unknown",
+      `No claude-peers server has registered for Claude Code session "${claudeSession}"`,
+    );
+  }
+  return { peerId, hook: true };
 }

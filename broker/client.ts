@@ -8,6 +8,9 @@
 import type { z } from "zod";
 import {
   AckResponse,
+  type ClaimRequest,
+  ClaimResponse,
+  CLAUDE_SESSION_HEADER,
   type ErrorCode,
   ErrorResponse,
   HealthResponse,
@@ -24,6 +27,7 @@ import {
   SESSION_HEADER,
   StatusResponse,
   StreamEvent,
+  WaitResponse,
 } from "./protocol.ts";
 import type { Config } from "./config.ts";
 import { loadOrCreateSecret } from "./secret.ts";
@@ -59,6 +63,8 @@ export class BrokerClient {
   #secret: Promise<string> | undefined;
   /** The peer session credential sent with peer requests. */
   session: string | undefined;
+  /** For a hook: the Claude Code session it acts for (when no peer session is set). */
+  claudeSession: string | undefined;
 
   constructor(config: Config) {
     this.#config = config;
@@ -116,6 +122,16 @@ export class BrokerClient {
     return this.#call("POST", "/inbox", {}, InboxResponse);
   }
 
+  /** POST /claim: this peer's unclaimed messages, held for the caller to show. */
+  claim(request: ClaimRequest, signal?: AbortSignal): Promise<ClaimResponse> {
+    return this.#call("POST", "/claim", request, ClaimResponse, signal);
+  }
+
+  /** POST /wait: for a hook, until there are messages to wake its session with (no deadline). */
+  wait(signal?: AbortSignal): Promise<WaitResponse> {
+    return this.#call("POST", "/wait", {}, WaitResponse, signal);
+  }
+
   /** POST /ack. */
   ack(ids: string[]): Promise<AckResponse> {
     return this.#call("POST", "/ack", { ids }, AckResponse);
@@ -152,8 +168,10 @@ export class BrokerClient {
     path: string,
     body: unknown,
     schema: T | undefined,
+    signal?: AbortSignal,
   ): Promise<z.output<T>> {
     const init: RequestInit = { method };
+    if (signal) init.signal = signal;
     if (body !== undefined) init.body = JSON.stringify(body);
     const response = await this.#fetch(path, init, true);
     if (!response.ok) throw await this.#errorOf(response);
@@ -168,6 +186,7 @@ export class BrokerClient {
       this.#secret ??= loadOrCreateSecret(this.#config.secretPath, this.#config.stateDir);
       headers.set("authorization", `Bearer ${await this.#secret}`);
       if (this.session) headers.set(SESSION_HEADER, this.session);
+      else if (this.claudeSession) headers.set(CLAUDE_SESSION_HEADER, this.claudeSession);
     }
     try {
       return await fetch(`${this.#config.brokerUrl}${path}`, { ...init, headers });

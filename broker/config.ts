@@ -43,6 +43,13 @@ export interface Config {
   claudeBin: string;
   /** Where Claude Code keeps `.claude.json`. @default CLAUDE_CONFIG_DIR, else the home directory */
   claudeConfigDir: string;
+  /**
+   * The Claude Code session this process runs in (`CLAUDE_CODE_SESSION_ID`, set for MCP servers
+   * and hooks alike); undefined outside Claude Code or when malformed.
+   */
+  claudeSessionId: string | undefined;
+  /** The Claude Code process a hook runs for (`CLAUDE_PID`). */
+  claudePid: number | undefined;
   /** The executable search path, for doctor's checks. */
   searchPath: string;
 }
@@ -72,6 +79,8 @@ export function resolveConfig(env: Env = Deno.env): Config {
     summaryModel: env.get("CLAUDE_PEERS_SUMMARY_MODEL") || "gpt-4o-mini",
     claudeBin: env.get("CLAUDE_PEERS_CLAUDE_BIN") || "claude",
     claudeConfigDir: env.get("CLAUDE_CONFIG_DIR") || homeDirectory(env),
+    claudeSessionId: parseClaudeSession(env.get("CLAUDE_CODE_SESSION_ID")),
+    claudePid: parsePid(env.get("CLAUDE_PID")),
     searchPath: env.get("PATH") ?? "",
   };
 }
@@ -101,4 +110,13 @@ function parseChannel(raw: string | undefined): ChannelSetting {
   if (raw === undefined || raw === "") return "auto";
   if (raw === "on" || raw === "off" || raw === "auto") return raw;
   throw new Error(`Invalid CLAUDE_PEERS_CHANNEL "${raw}": expected on, off or auto`);
+}
+
+function parseClaudeSession(raw: string | undefined): string | undefined {
+  return raw && /^[A-Za-z0-9_-]{1,128}$/.test(raw) ? raw : undefined;
+}
+
+function parsePid(raw: string | undefined): number | undefined {
+  const pid = Number(raw);
+  return raw && Number.isInteger(pid) && pid > 1 ? pid : undefined;
 }

@@ -11,6 +11,14 @@ import type { Mailbox } from "./mailbox.ts";
 import { type InboxStream, openInboxStream } from "./inbox.ts";
 import { errorMessage, log } from "./log.ts";
 
+/** Lease timing and what to tell the rest of the broker. */
+export interface ConnectionsOptions {
+  /** How long a peer stays listed without a live connection, in ms. */
+  leaseMs: number;
+  /** A peer's stream closed (its MCP server exited): it has left the listings. */
+  onDisconnect?: (peerId: PeerId) => void;
+}
+
 /** The open streams of this broker process. */
 export class Connections {
   #streams = new Map<PeerId, InboxStream>();
@@ -18,9 +26,13 @@ export class Connections {
   #mailbox: Mailbox;
   #refreshTimer: ReturnType<typeof setInterval>;
 
-  constructor(registry: PeerRegistry, mailbox: Mailbox, leaseMs: number) {
+  #onDisconnect: (peerId: PeerId) => void;
+
+  constructor(registry: PeerRegistry, mailbox: Mailbox, options: ConnectionsOptions) {
+    const { leaseMs } = options;
     this.#registry = registry;
     this.#mailbox = mailbox;
+    this.#onDisconnect = options.onDisconnect ?? (() => {});
     this.#refreshTimer = setInterval(() => {
       this.#registry.refreshLeases(this.#streams.keys(), Date.now()).catch((error) =>
         log(`lease refresh failed: ${errorMessage(error)}`)
@@ -40,7 +52,8 @@ export class Connections {
       onClose: () => {
         if (this.#streams.get(peerId) !== stream) return;
         this.#streams.delete(peerId);
-        this.#registry.removePeer(peerId).catch((error) =>
+        this.#onDisconnect(peerId);
+        this.#registry.removePeer(peerId, Date.now()).catch((error) =>
           log(`could not remove peer ${peerId}: ${errorMessage(error)}`)
         );
       },

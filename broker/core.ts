@@ -8,7 +8,9 @@
 import { PeerRegistry } from "./peers.ts";
 import { Mailbox } from "./mailbox.ts";
 import { Connections } from "./connections.ts";
+import { Waiters } from "./waiters.ts";
 import { type BrokerContext, handleRequest } from "./routes.ts";
+import { hookToken } from "./secret.ts";
 import { MAX_PEERS, MAX_QUEUED_PER_PEER } from "./protocol.ts";
 
 /** What a broker core is built from. */
@@ -50,16 +52,24 @@ export async function createBrokerCore(
     retentionMs: options.retentionMs,
     maxQueued: MAX_QUEUED_PER_PEER,
     isLive: async (id, now) => await registry.getPeer(id, now) !== null,
+    endedAt: (id, now) => registry.endedAt(id, now),
   });
   const startedAt = Date.now();
   // Peers listed by the previous broker must reconnect to this one within a lease to stay listed.
   await registry.capLeases(startedAt, options.leaseMs);
-  const connections = new Connections(registry, mailbox, options.leaseMs);
+  const waiters = new Waiters(mailbox);
+  const connections = new Connections(registry, mailbox, {
+    leaseMs: options.leaseMs,
+    // The session's MCP server is gone: its hook stops waiting (and tries again while alive).
+    onDisconnect: (peerId) => waiters.end(peerId, { state: "absent" }),
+  });
   const context: BrokerContext = {
     registry,
     mailbox,
     connections,
+    waiters,
     secret: options.secret,
+    hookToken: hookToken(options.secret),
     port: options.port,
     dbPath: options.dbPath,
     startedAt,
@@ -68,6 +78,9 @@ export async function createBrokerCore(
   return {
     context,
     handle: (request) => handleRequest(request, context),
-    close: () => connections.closeAll(),
+    close: () => {
+      waiters.endAll();
+      connections.closeAll();
+    },
   };
 }

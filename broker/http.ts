@@ -21,6 +21,7 @@ const STATUS: Record<ErrorCode, number> = {
   session_unknown: 401,
   forbidden: 403,
   peer_not_found: 404,
+  peer_gone: 410,
   no_such_endpoint: 404,
   method_not_allowed: 405,
   not_registered: 409,
@@ -103,6 +104,19 @@ export function json(value: unknown, status = 200): Response {
     status,
     headers: { "content-type": "application/json" },
   });
+}
+
+/** A JSON reply that calls `written` once its body has been handed to the connection. */
+export function jsonThen(value: unknown, written: () => void): Response {
+  const bytes = new TextEncoder().encode(JSON.stringify(value));
+  const body = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      controller.enqueue(bytes);
+      controller.close();
+      written();
+    },
+  });
+  return new Response(body, { headers: { "content-type": "application/json" } });
 }
 
 /** The error reply for `error`. */

@@ -19,6 +19,16 @@ export function sessionKey(tokenHash: string): Deno.KvKey {
   return ["session", tokenHash];
 }
 
+/** Which peer a Claude Code session's MCP server registered. */
+export function claudeSessionKey(claudeSessionId: string): Deno.KvKey {
+  return ["claude_session", claudeSessionId];
+}
+
+/** When a peer's session ended (its stream closed), kept for the retention period. */
+export function endedKey(id: PeerId): Deno.KvKey {
+  return ["ended", id];
+}
+
 /** Prefix of a recipient's queued messages. */
 export function inboxPrefix(toId: PeerId): Deno.KvKey {
   return ["inbox", toId];

@@ -17,6 +17,14 @@ export interface Sender {
 /** A queued message as stored. */
 export interface StoredMessage extends Message {
   expires_at: number;
+  /** Until when a presenter holds it (claimed, not yet acknowledged); absent when unclaimed. */
+  claimed_until?: number;
+}
+
+/** The message a stored record holds, without its bookkeeping. */
+export function messageOf(stored: StoredMessage): Message {
+  const { expires_at: _expires, claimed_until: _claimed, ...message } = stored;
+  return message;
 }
 
 /** A sender's record of a message still queued. */

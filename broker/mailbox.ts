@@ -17,7 +17,13 @@ import {
   outboxPrefix,
   removedCounter,
 } from "./kv_keys.ts";
-import { getMany, type OutboxRecord, type Sender, type StoredMessage } from "./mail_records.ts";
+import {
+  getMany,
+  messageOf,
+  type OutboxRecord,
+  type Sender,
+  type StoredMessage,
+} from "./mail_records.ts";
 import { SendCommitter } from "./send_commit.ts";
 
 export type { Sender };
@@ -37,6 +43,8 @@ export interface MailboxOptions {
   maxQueued: number;
   /** Whether `id` is a live peer that may receive messages. */
   isLive: (id: PeerId, now: number) => Promise<boolean>;
+  /** When the session of a peer that is not live ended, or null when it never existed. */
+  endedAt: (id: PeerId, now: number) => Promise<number | null>;
 }
 
 const ACK_CHUNK = 40;
@@ -80,12 +88,69 @@ export class Mailbox {
       ? { prefix: inboxPrefix(toId) }
       : { prefix: inboxPrefix(toId), start: inboxAfter(toId, afterId) };
     for await (const entry of this.#kv.list<StoredMessage>(selector)) {
-      const { expires_at, ...message } = entry.value;
-      if (expires_at <= now) expired.push(message.id);
-      else messages.push(message);
+      if (entry.value.expires_at <= now) expired.push(entry.value.id);
+      else messages.push(messageOf(entry.value));
     }
     if (expired.length > 0) await this.ack(toId, expired);
     return messages;
+  }
+
+  /**
+   * Claims the recipient's unclaimed messages for one presenter, oldest first, for `claimMs`:
+   * two presenters racing never both get a message, and one that dies without acknowledging
+   * gives it back when the claim runs out. `retryAt` is when the earliest claim still held by
+   * someone else runs out, or null.
+   */
+  async claim(
+    toId: PeerId,
+    now: number,
+    claimMs: number,
+  ): Promise<{ messages: Message[]; retryAt: number | null }> {
+    const claimed: Message[] = [];
+    let retryAt: number | null = null;
+    const free: Deno.KvEntry<StoredMessage>[] = [];
+    for await (const entry of this.#kv.list<StoredMessage>({ prefix: inboxPrefix(toId) })) {
+      const { expires_at, claimed_until } = entry.value;
+      if (expires_at <= now) continue;
+      if (claimed_until !== undefined && claimed_until > now) {
+        retryAt = Math.min(retryAt ?? Infinity, claimed_until);
+      } else {
+        free.push(entry);
+      }
+    }
+    for (let start = 0; start < free.length; start += ACK_CHUNK) {
+      const chunk = free.slice(start, start + ACK_CHUNK);
+      const op = this.#kv.atomic();
+      for (const entry of chunk) {
+        const record: StoredMessage = { ...entry.value, claimed_until: now + claimMs };
+        op.check(entry).set(entry.key, record, {
+          expireIn: Math.max(1, entry.value.expires_at - now),
+        });
+      }
+      // A conflict means another presenter claimed (or acknowledged) some of these meanwhile.
+      if ((await op.commit()).ok) claimed.push(...chunk.map((entry) => messageOf(entry.value)));
+      else claimed.push(...await this.#claimEach(chunk, now, claimMs));
+    }
+    return { messages: claimed, retryAt };
+  }
+
+  async #claimEach(
+    entries: Deno.KvEntry<StoredMessage>[],
+    now: number,
+    claimMs: number,
+  ): Promise<Message[]> {
+    const claimed: Message[] = [];
+    for (const { key } of entries) {
+      const entry = await this.#kv.get<StoredMessage>(key);
+      const stored = entry.value;
+      if (!stored || (stored.claimed_until ?? 0) > now) continue;
+      const record: StoredMessage = { ...stored, claimed_until: now + claimMs };
+      const expireIn = Math.max(1, stored.expires_at - now);
+      if ((await this.#kv.atomic().check(entry).set(key, record, { expireIn }).commit()).ok) {
+        claimed.push(messageOf(stored));
+      }
+    }
+    return claimed;
   }
 
   /** Deletes acknowledged messages of `toId`; returns how many were still queued. */

@@ -9,7 +9,7 @@
  */
 import type { PeerId, RegisterFields, Scope } from "./protocol.ts";
 import { hashToken, newPeerId, newSessionToken } from "./ids.ts";
-import { peerKey, PEERS, sessionKey } from "./kv_keys.ts";
+import { claudeSessionKey, endedKey, peerKey, PEERS, sessionKey } from "./kv_keys.ts";
 import { Refusal } from "./refusal.ts";
 
 /** A peer as stored. Times are milliseconds since the epoch. */
@@ -21,6 +21,10 @@ export interface PeerRecord {
   repo: string | null;
   tty: string | null;
   summary: string;
+  /** The Claude Code session it serves, when Claude Code said. */
+  claude_session_id: string | null;
+  /** Whether its messages are pushed as channel notifications. */
+  channel: boolean;
   registered_at: number;
   last_seen: number;
   expires_at: number;
@@ -28,6 +32,11 @@ export interface PeerRecord {
 
 interface SessionRecord {
   peer_id: PeerId;
+  expires_at: number;
+}
+
+interface EndedRecord {
+  ended_at: number;
   expires_at: number;
 }
 
@@ -68,9 +77,13 @@ export class PeerRegistry {
     const resumedId = request.resume
       ? await this.#resumable(request.resume.peer_id, request.resume.session, now)
       : null;
-    const peerId = resumedId ?? await this.#newPeerId(now);
+    // A server restarted inside the same Claude Code session keeps that session's peer.
+    const sessionPeer = resumedId === null && request.claude_session_id
+      ? await this.peerForClaudeSession(request.claude_session_id, now)
+      : null;
+    const peerId = resumedId ?? sessionPeer ?? await this.#newPeerId(now);
     const session = resumedId ? request.resume!.session : newSessionToken();
-    const previous = resumedId ? (await this.#peerMap()).get(resumedId) : undefined;
+    const previous = (await this.#peerMap()).get(resumedId ?? sessionPeer ?? "");
     const peer: PeerRecord = {
       id: peerId,
       pid: request.pid,
@@ -79,6 +92,8 @@ export class PeerRegistry {
       repo: request.repo,
       tty: request.tty,
       summary: request.summary || previous?.summary || "",
+      claude_session_id: request.claude_session_id ?? null,
+      channel: request.channel,
       registered_at: previous?.registered_at ?? now,
       last_seen: now,
       expires_at: now + this.#options.leaseMs,
@@ -89,14 +104,18 @@ export class PeerRegistry {
     };
     this.#sessions.delete(session);
     const peers = await this.#peerMap();
-    await this.#kv.atomic()
+    const op = this.#kv.atomic()
       .set(peerKey(peer.id), peer, { expireIn: this.#options.leaseMs })
-      .set(sessionKey(hashToken(session)), sessionRecord, {
+      .set(sessionKey(hashToken(session)), sessionRecord, { expireIn: this.#options.retentionMs })
+      .delete(endedKey(peer.id));
+    if (peer.claude_session_id) {
+      op.set(claudeSessionKey(peer.claude_session_id), sessionRecord, {
         expireIn: this.#options.retentionMs,
-      })
-      .commit();
+      });
+    }
+    await op.commit();
     peers.set(peer.id, peer);
-    return { peer, session, resumed: resumedId !== null };
+    return { peer, session, resumed: resumedId !== null || sessionPeer !== null };
   }
 
   async #resumable(peerId: PeerId, session: string, now: number): Promise<PeerId | null> {
@@ -125,6 +144,18 @@ export class PeerRegistry {
     if (this.#sessions.size >= SESSION_CACHE_SIZE) this.#sessions.clear();
     this.#sessions.set(session, entry.value);
     return entry.value.peer_id;
+  }
+
+  /** The peer a Claude Code session's MCP server registered, or null. */
+  async peerForClaudeSession(claudeSessionId: string, now: number): Promise<PeerId | null> {
+    const entry = await this.#kv.get<SessionRecord>(claudeSessionKey(claudeSessionId));
+    return entry.value && entry.value.expires_at > now ? entry.value.peer_id : null;
+  }
+
+  /** When the session of a peer that is no longer registered ended, or null if unknown. */
+  async endedAt(id: PeerId, now: number): Promise<number | null> {
+    const entry = await this.#kv.get<EndedRecord>(endedKey(id));
+    return entry.value && entry.value.expires_at > now ? entry.value.ended_at : null;
   }
 
   /** A live peer, or null. */
@@ -190,10 +221,17 @@ export class PeerRegistry {
     }
   }
 
-  /** Removes a peer from listings; its inbox and session stay for the retention period. */
-  async removePeer(id: PeerId): Promise<void> {
+  /**
+   * Removes a peer from listings and notes when its session ended; its inbox and session stay
+   * for the retention period, so a peer that comes back finds its messages.
+   */
+  async removePeer(id: PeerId, now: number): Promise<void> {
     const peers = await this.#peerMap();
-    await this.#kv.delete(peerKey(id));
+    const ended: EndedRecord = { ended_at: now, expires_at: now + this.#options.retentionMs };
+    await this.#kv.atomic()
+      .delete(peerKey(id))
+      .set(endedKey(id), ended, { expireIn: this.#options.retentionMs })
+      .commit();
     peers.delete(id);
   }
 

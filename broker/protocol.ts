@@ -22,6 +22,33 @@ export const MAX_PEERS = 500;
 
 /** Header that carries a peer's session credential, next to the user secret. */
 export const SESSION_HEADER = "x-claude-peers-session";
+/**
+ * Header that names the Claude Code session (`CLAUDE_CODE_SESSION_ID`) a hook runs in, next to
+ * the user secret: hooks act for the peer that session's MCP server registered.
+ */
+export const CLAUDE_SESSION_HEADER = "x-claude-peers-claude-session";
+
+/** How long a presenter holds claimed messages before they come back, in ms. */
+export const CLAIM_MS = 30_000;
+
+/** A Claude Code session id, as `CLAUDE_CODE_SESSION_ID` and the hooks' `session_id` carry it. */
+export const ClaudeSessionId = z.string().regex(
+  /^[A-Za-z0-9_-]{1,128}$/,
+  "a Claude Code session id is 1-128 of A-Z a-z 0-9 _ -",
+);
+
+/**
+ * How a peer hears a message: pushed into the conversation (`channel`), woken or told by its
+ * Claude Code hooks (`hooks`), or only when its model next calls a claude-peers tool.
+ */
+export const DeliveryMode = z.enum(["channel", "hooks", "tool_call"]);
+/** How a peer hears a message. */
+export type DeliveryMode = z.infer<typeof DeliveryMode>;
+
+/** Who shows claimed messages to the model. */
+export const Presenter = z.enum(["tool_result", "check_messages", "hook_context", "hook_wake"]);
+/** Who shows claimed messages to the model. */
+export type Presenter = z.infer<typeof Presenter>;
 
 /** A peer id: short, lowercase, URL-safe. */
 export const PeerId = z.string().regex(
@@ -58,6 +85,7 @@ export const Peer = z.object({
   registered_at: z.string(),
   last_seen: z.string(),
   connected: z.boolean(),
+  delivery: DeliveryMode,
 });
 /** A peer as listed by the broker. */
 export type Peer = z.infer<typeof Peer>;
@@ -85,6 +113,10 @@ export const RegisterRequest = z.object({
   tty: z.string().max(256).nullable(),
   summary: summaryText.default(""),
   resume: z.object({ peer_id: PeerId, session: z.string().min(1).max(128) }).optional(),
+  /** The Claude Code session this server serves: its hooks find the same peer. */
+  claude_session_id: ClaudeSessionId.optional(),
+  /** Whether Claude Code shows this server's channel notifications. */
+  channel: z.boolean().default(false),
 }).strict();
 /** POST /register body, as a client sends it. */
 export type RegisterRequest = z.input<typeof RegisterRequest>;
@@ -125,8 +157,12 @@ export const SendRequest = z.object({
 /** POST /send body. */
 export type SendRequest = z.input<typeof SendRequest>;
 
-/** POST /send reply. */
-export const SendResponse = z.object({ message_id: z.string(), recipient_connected: z.boolean() });
+/** POST /send reply: the message id and how its recipient will hear it. */
+export const SendResponse = z.object({
+  message_id: z.string(),
+  recipient_connected: z.boolean(),
+  recipient_delivery: DeliveryMode,
+});
 /** POST /send reply. */
 export type SendResponse = z.infer<typeof SendResponse>;
 
@@ -160,6 +196,8 @@ export const ErrorCode = z.enum([
   "not_registered",
   /** The recipient peer is not registered. */
   "peer_not_found",
+  /** The recipient's session has ended. */
+  "peer_gone",
   /** The recipient has the most undelivered messages it may queue. */
   "queue_full",
   /** The broker serves the most peers it may. */
@@ -208,6 +246,46 @@ export const InboxResponse = z.object({ messages: z.array(Message) });
 /** POST /inbox reply. */
 export type InboxResponse = z.infer<typeof InboxResponse>;
 
+/** POST /claim: take the caller's unclaimed messages to show them now (then POST /ack). */
+export const ClaimRequest = z.object({ presenter: Presenter }).strict();
+/** POST /claim body. */
+export type ClaimRequest = z.input<typeof ClaimRequest>;
+
+/**
+ * POST /claim reply: the messages now held for the caller for {@link CLAIM_MS}. A hook gets
+ * none while its session's messages are pushed as channel notifications.
+ */
+export const ClaimResponse = z.object({ messages: z.array(Message), delivery: DeliveryMode });
+/** POST /claim reply. */
+export type ClaimResponse = z.infer<typeof ClaimResponse>;
+
+/**
+ * POST /wait reply, sent when there is something to say: messages claimed for the waiting hook,
+ * a newer waiter of the same session took over, the session's messages go to its channel, or
+ * the session's peer is not connected (gone, or not registered yet).
+ */
+export const WaitResponse = z.discriminatedUnion("state", [
+  z.object({ state: z.literal("messages"), messages: z.array(Message) }),
+  z.object({ state: z.literal("replaced") }),
+  z.object({ state: z.literal("channel") }),
+  z.object({ state: z.literal("absent") }),
+]);
+/** POST /wait reply. */
+export type WaitResponse = z.infer<typeof WaitResponse>;
+
+/** What Claude Code's HTTP hooks POST: the hook's JSON (other fields are ignored). */
+export const HookInput = z.object({
+  session_id: ClaudeSessionId,
+  hook_event_name: z.string().regex(/^[A-Za-z]{1,40}$/, "a hook event name is 1-40 letters"),
+});
+/** POST /hook/context body. */
+export type HookInput = z.infer<typeof HookInput>;
+
+/** POST /hook/context reply with messages: Claude Code's hook output. */
+export interface HookContextReply {
+  hookSpecificOutput: { hookEventName: string; additionalContext: string };
+}
+
 /** POST /ack: the caller has presented these messages; the broker deletes them. */
 export const AckRequest = z.object({ ids: z.array(z.string().max(64)).min(1).max(1000) }).strict();
 /** POST /ack body. */
@@ -224,6 +302,7 @@ export const PendingSend = z.object({
   to_id: PeerId,
   sent_at: z.string(),
   recipient_connected: z.boolean(),
+  recipient_delivery: DeliveryMode,
 });
 /** POST /outbox reply: the caller's sent messages not yet delivered. */
 export const OutboxResponse = z.object({ pending: z.array(PendingSend) });

@@ -8,9 +8,16 @@
 import {
   AckRequest,
   type BatchResult,
+  CLAIM_MS,
+  ClaimRequest,
+  type ClaimResponse,
+  type DeliveryMode,
+  type HookContextReply,
+  HookInput,
   ListPeersRequest,
   MAX_MESSAGE_BYTES,
   type Peer,
+  type PeerId,
   RegisterRequest,
   SendBatchRequest,
   SendRequest,
@@ -20,18 +27,29 @@ import {
 import type { PeerRecord, PeerRegistry } from "./peers.ts";
 import type { Mailbox, Sender } from "./mailbox.ts";
 import type { Connections } from "./connections.ts";
-import { describeError, errorResponse, json, readJson } from "./http.ts";
-import { rejectBrowsers, requireSecret, sessionPeerId } from "./auth.ts";
+import type { Waiters } from "./waiters.ts";
+import { describeError, errorResponse, json, jsonThen, readJson } from "./http.ts";
+import {
+  callerOf,
+  rejectBrowsers,
+  requireHookToken,
+  requireSecret,
+  sessionPeerId,
+} from "./auth.ts";
+import { renderMessages } from "./envelope.ts";
 import { Refusal } from "./refusal.ts";
 import { VERSION } from "./config.ts";
-import { log } from "./log.ts";
+import { errorMessage, log } from "./log.ts";
 
 /** What the routes need from the running broker. */
 export interface BrokerContext {
   registry: PeerRegistry;
   mailbox: Mailbox;
   connections: Connections;
+  waiters: Waiters;
   secret: string;
+  /** What Claude Code's HTTP hooks carry instead of the secret. */
+  hookToken: string;
   port: number;
   dbPath: string;
   startedAt: number;
@@ -49,6 +67,8 @@ const routes: Record<string, Route> = {
   "POST /send_batch": sendBatch,
   "POST /summary": setSummary,
   "POST /inbox": inbox,
+  "POST /claim": claim,
+  "POST /wait": wait,
   "POST /ack": ack,
   "POST /outbox": outbox,
   "GET /stream": stream,
@@ -62,6 +82,10 @@ export async function handleRequest(request: Request, context: BrokerContext): P
     const path = new URL(request.url).pathname;
     if (path === "/health" && request.method === "GET") {
       return json({ service: "claude-peers", version: VERSION });
+    }
+    // Claude Code's HTTP hooks cannot send the secret: they carry a token derived from it.
+    if (path === "/hook/context" && request.method === "POST") {
+      return await hookContext(request, context);
     }
     const route = routes[`${request.method} ${path}`];
     if (!route) {
@@ -89,7 +113,20 @@ function toWirePeer(peer: PeerRecord, context: BrokerContext): Peer {
     registered_at: new Date(peer.registered_at).toISOString(),
     last_seen: new Date(peer.last_seen).toISOString(),
     connected: context.connections.isConnected(peer.id),
+    delivery: deliveryOf(peer, context),
   };
+}
+
+/** How `peer` hears a message now. */
+function deliveryOf(peer: PeerRecord, context: BrokerContext): DeliveryMode {
+  if (peer.channel) return "channel";
+  return context.waiters.hooksLive(peer.id, Date.now()) ? "hooks" : "tool_call";
+}
+
+/** How the live peer `id` hears a message; "tool_call" when it is not live. */
+async function recipientDelivery(id: PeerId, context: BrokerContext): Promise<DeliveryMode> {
+  const peer = await context.registry.getPeer(id, Date.now());
+  return peer ? deliveryOf(peer, context) : "tool_call";
 }
 
 async function status(_request: Request, context: BrokerContext): Promise<Response> {
@@ -147,6 +184,7 @@ async function send(request: Request, context: BrokerContext): Promise<Response>
   return json({
     message_id: message.id,
     recipient_connected: context.connections.isConnected(body.to_id),
+    recipient_delivery: await recipientDelivery(body.to_id, context),
   });
 }
 
@@ -164,17 +202,18 @@ async function sendBatch(request: Request, context: BrokerContext): Promise<Resp
     return context.mailbox.enqueue(sender, item.to_id, item.text, now, item.idempotency_key);
   });
   const settled = await Promise.allSettled(outcomes);
-  const results: BatchResult[] = settled.map((outcome, index) => {
+  const results: BatchResult[] = await Promise.all(settled.map(async (outcome, index) => {
     if (outcome.status === "fulfilled") {
       const toId = body.messages[index]!.to_id;
       return {
-        ok: true,
+        ok: true as const,
         message_id: outcome.value.id,
         recipient_connected: context.connections.isConnected(toId),
+        recipient_delivery: await recipientDelivery(toId, context),
       };
     }
-    return { ok: false, ...describeError(outcome.reason) };
-  });
+    return { ok: false as const, ...describeError(outcome.reason) };
+  }));
   return json({ results });
 }
 
@@ -206,20 +245,76 @@ async function inbox(request: Request, context: BrokerContext): Promise<Response
   return json({ messages: await context.mailbox.inbox(id, Date.now()) });
 }
 
+async function claim(request: Request, context: BrokerContext): Promise<Response> {
+  const body = await readJson(request, ClaimRequest);
+  const { peerId, hook } = await callerOf(request, context.registry);
+  const now = Date.now();
+  const peer = await context.registry.getPeer(peerId, now);
+  if (hook) context.waiters.noteHook(peerId, now);
+  const delivery = peer ? deliveryOf(peer, context) : "tool_call";
+  // Under channel mode the session's messages are pushed; its hooks stay silent.
+  if (hook && delivery === "channel") return json({ messages: [], delivery } as ClaimResponse);
+  const { messages } = await context.mailbox.claim(peerId, now, CLAIM_MS);
+  if (messages.length > 0) {
+    log(`${messages.length} messages claimed by ${body.presenter} of ${peerId}`);
+  }
+  return json({ messages, delivery } as ClaimResponse);
+}
+
+/**
+ * POST /hook/context?token=T: Claude Code's HTTP hook for UserPromptSubmit and PostToolUse. The
+ * body is the hook's JSON; the reply puts the session's claimed messages in front of the model
+ * as `additionalContext`, and they are acknowledged once the reply has been written.
+ */
+async function hookContext(request: Request, context: BrokerContext): Promise<Response> {
+  requireHookToken(request, context.hookToken);
+  const input = await readJson(request, HookInput);
+  const now = Date.now();
+  const peerId = await context.registry.peerForClaudeSession(input.session_id, now);
+  const peer = peerId ? await context.registry.getPeer(peerId, now) : null;
+  if (!peer || peer.channel) return json({});
+  context.waiters.noteHook(peer.id, now);
+  const { messages } = await context.mailbox.claim(peer.id, now, CLAIM_MS);
+  if (messages.length === 0) return json({});
+  const reply: HookContextReply = {
+    hookSpecificOutput: {
+      hookEventName: input.hook_event_name,
+      additionalContext: renderMessages(messages),
+    },
+  };
+  const ids = messages.map((message) => message.id);
+  return jsonThen(reply, () => {
+    context.mailbox.ack(peer.id, ids).catch((error) =>
+      log(`could not acknowledge hook messages of ${peer.id}: ${errorMessage(error)}`)
+    );
+  });
+}
+
+async function wait(request: Request, context: BrokerContext): Promise<Response> {
+  const { peerId } = await callerOf(request, context.registry);
+  const now = Date.now();
+  const peer = await context.registry.getPeer(peerId, now);
+  if (!peer) return json({ state: "absent" });
+  if (peer.channel) return json({ state: "channel" });
+  context.waiters.noteHook(peerId, now);
+  return json(await context.waiters.wait(peerId, request.signal));
+}
+
 async function ack(request: Request, context: BrokerContext): Promise<Response> {
   const body = await readJson(request, AckRequest);
-  const id = await sessionPeerId(request, context.registry);
-  return json({ removed: await context.mailbox.ack(id, body.ids) });
+  const { peerId } = await callerOf(request, context.registry);
+  return json({ removed: await context.mailbox.ack(peerId, body.ids) });
 }
 
 async function outbox(request: Request, context: BrokerContext): Promise<Response> {
   const id = await sessionPeerId(request, context.registry);
   const pending = await context.mailbox.outbox(id, Date.now());
   return json({
-    pending: pending.map((send) => ({
+    pending: await Promise.all(pending.map(async (send) => ({
       ...send,
       recipient_connected: context.connections.isConnected(send.to_id),
-    })),
+      recipient_delivery: await recipientDelivery(send.to_id, context),
+    }))),
   });
 }
 

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { createHmac } from "node:crypto";
 import { randomHex } from "./ids.ts";
 
 /** Creates `dir` with mode 0700 (or tightens it) when it does not exist yet. */
@@ -45,4 +46,13 @@ async function waitForSecret(path: string): Promise<string> {
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
   throw new Error(`The secret file "${path}" is malformed: delete it and restart the broker`);
+}
+
+/**
+ * The token Claude Code's HTTP hooks put in their URL: derived from the secret (HMAC), so it
+ * proves the hook was installed by this user without being the secret itself. It only lets a
+ * hook take the messages of a Claude Code session whose id it names.
+ */
+export function hookToken(secret: string): string {
+  return createHmac("sha256", secret).update("claude-peers hook v1").digest("hex").slice(0, 40);
 }

@@ -31,6 +31,8 @@ export interface SendCommitterOptions {
   maxQueued: number;
   /** Whether `id` is a live peer that may receive messages. */
   isLive: (id: PeerId, now: number) => Promise<boolean>;
+  /** When the session of a peer that is not live ended, or null when it never existed. */
+  endedAt: (id: PeerId, now: number) => Promise<number | null>;
   /** How many messages are queued for `toId`. */
   queuedCount: (toId: PeerId) => Promise<number>;
 }
@@ -99,10 +101,15 @@ export class SendCommitter {
     if (fresh.length === 0) return [];
     const now = Math.max(...fresh.map((send) => send.now));
     if (!await this.#options.isLive(toId, now)) {
-      const error = new Refusal(
-        "peer_not_found",
-        `Peer "${toId}" is not registered (run "claude-peers peers")`,
-      );
+      const endedAt = await this.#options.endedAt(toId, now);
+      const error = endedAt === null
+        ? new Refusal("peer_not_found", `Peer "${toId}" is not registered`)
+        : new Refusal(
+          "peer_gone",
+          `Peer "${toId}" is not registered: its session ended at ${
+            new Date(endedAt).toISOString()
+          }`,
+        );
       for (const send of fresh) outcomes.set(send, rejected(error));
       return [];
     }

@@ -14,6 +14,7 @@ import { sendCommand } from "./send.ts";
 import { killBrokerCommand } from "./kill_broker.ts";
 import { installCommand, uninstallCommand } from "./install.ts";
 import { doctorCommand } from "./doctor.ts";
+import { hookCommand } from "./hook.ts";
 
 export type { Command } from "./command.ts";
 export { mainHelp } from "./usage.ts";
@@ -29,6 +30,7 @@ export const COMMANDS: readonly Command[] = [
   installCommand,
   uninstallCommand,
   doctorCommand,
+  hookCommand,
 ];
 
 /** The command called `name`, or undefined. */

@@ -23,6 +23,8 @@ export interface StreamListener {
 export interface PeerConnectionOptions {
   /** How long a tool waits for registration. @default 20000 */
   readyTimeoutMs?: number;
+  /** Whether Claude Code shows this server's channel notifications. @default false */
+  channel?: boolean;
 }
 
 const MIN_BACKOFF_MS = 50;
@@ -145,7 +147,9 @@ export class PeerConnection {
       repo: this.#context.repo,
       tty: this.#context.tty,
       summary: this.#summary,
+      channel: this.#options.channel ?? false,
       ...(resume ? { resume } : {}),
+      ...(this.#config.claudeSessionId ? { claude_session_id: this.#config.claudeSessionId } : {}),
     });
     if (this.#peerId && reply.peer_id !== this.#peerId) {
       log(`the broker no longer knew peer ${this.#peerId}; registered again as ${reply.peer_id}`);

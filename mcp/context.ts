@@ -7,6 +7,7 @@
  */
 import type { ChannelSetting } from "../broker/config.ts";
 import { type GitFacts, readGitFacts } from "../broker/git.ts";
+import { ps } from "../broker/processes.ts";
 
 /** The session this MCP server serves. */
 export interface SessionContext extends GitFacts {
@@ -72,19 +73,4 @@ async function commandLine(pid: number): Promise<string[] | null> {
 async function parentOf(pid: number): Promise<number | null> {
   const output = await ps(pid, "ppid=");
   return output === null ? null : Number(output);
-}
-
-async function ps(pid: number, format: string): Promise<string | null> {
-  if (Deno.build.os === "windows") return null;
-  try {
-    const output = await new Deno.Command("ps", {
-      args: ["-o", format, "-p", String(pid)],
-      stdout: "piped",
-      stderr: "null",
-    }).output();
-    const text = new TextDecoder().decode(output.stdout).trim();
-    return output.success && text ? text : null;
-  } catch {
-    return null;
-  }
 }

@@ -1,18 +1,21 @@
 /**
- * Presenting messages to the model exactly once, and every way they are shown. In channel
- * mode a message is pushed as a `notifications/claude/channel` and acknowledged after the
- * notification is written. Otherwise (Claude Code drops channel notifications silently when
- * channels are off) it is held until `check_messages` or the next tool result shows it, then
- * acknowledged. Messages re-streamed after a reconnect are recognised by id and only
- * acknowledged again. It never talks to the broker itself: acknowledgements go through `ack`.
+ * Presenting messages to the model exactly once, and every way this server shows them. In
+ * channel mode a message is pushed as a `notifications/claude/channel` and acknowledged once
+ * the notification is written. Otherwise (Claude Code drops channel notifications silently
+ * when channels are off) the stream only says that messages wait; the next tool result or
+ * `check_messages` claims them at the broker, which hands each message to one presenter only
+ * (this server or one of the session's hooks), shows them and acknowledges them. Messages
+ * re-streamed after a reconnect are recognised by id and only acknowledged again. It never
+ * talks to the broker itself: claims and acknowledgements go through its options.
  *
  * @module
  */
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
-import type { Message } from "../broker/protocol.ts";
+import type { Message, Presenter } from "../broker/protocol.ts";
+import { renderMessages } from "../broker/envelope.ts";
 import { errorMessage, log } from "../broker/log.ts";
 import { fulfilled, SerialBatcher } from "../broker/serial_batcher.ts";
-import { type ChannelNotification, formatMessages, toChannelNotification } from "./present.ts";
+import { type ChannelNotification, toChannelNotification } from "./present.ts";
 
 /** What delivery needs from the server and the broker. */
 export interface DeliveryOptions {
@@ -20,6 +23,8 @@ export interface DeliveryOptions {
   channel: boolean;
   /** Writes a channel notification to the MCP client. */
   notify: (notification: ChannelNotification) => Promise<void>;
+  /** Claims this peer's unclaimed messages at the broker for `presenter`. */
+  claim: (presenter: Presenter) => Promise<Message[]>;
   /** Tells the broker these messages were presented. */
   ack: (ids: string[]) => Promise<void>;
   /** Resolves once the MCP client has initialized: a notification sent earlier may be dropped. */
@@ -34,7 +39,8 @@ const MAX_ACK_IDS = 1000;
 export class Delivery {
   #options: DeliveryOptions;
   #presented = new Set<string>();
-  #held = new Map<string, Message>();
+  /** Messages the stream announced and nobody here has shown: a hint to claim. */
+  #waiting = new Set<string>();
   #acks: SerialBatcher<string, undefined>;
   #pushing: Promise<void>;
 
@@ -58,21 +64,21 @@ export class Delivery {
     return this.#options.channel;
   }
 
-  /** Takes a message from the broker: push it, hold it, or re-acknowledge a duplicate. */
+  /** Takes a message from the broker: push it, note it, or re-acknowledge a duplicate. */
   receive(message: Message): void {
     if (this.#presented.has(message.id)) {
-      this.#scheduleAck(message.id);
+      this.#acknowledge(message.id);
       return;
     }
     if (!this.#options.channel) {
-      this.#held.set(message.id, message);
+      this.#waiting.add(message.id);
       return;
     }
     this.#markPresented(message.id);
     this.#pushing = this.#pushing.then(async () => {
       try {
         await this.#options.notify(toChannelNotification(message));
-        this.#scheduleAck(message.id);
+        this.#acknowledge(message.id);
       } catch (error) {
         // Not written: forget it so the broker's next stream presents it again.
         this.#presented.delete(message.id);
@@ -81,20 +87,24 @@ export class Delivery {
     });
   }
 
-  /** `result` with the held messages appended, so they reach the model at its next tool use. */
-  attachHeld(result: CallToolResult): CallToolResult {
-    if (this.#held.size === 0) return result;
-    const text = `New messages from other sessions:\n\n${formatMessages(this.#takeHeld([]))}`;
-    return { ...result, content: [...result.content, { type: "text", text }] };
+  /** `result` with waiting messages appended, so they reach the model at its next tool use. */
+  async attachWaiting(result: CallToolResult): Promise<CallToolResult> {
+    if (this.#options.channel || this.#waiting.size === 0) return result;
+    const messages = await this.#claim("tool_result").catch((error) => {
+      log(`could not claim waiting messages: ${errorMessage(error)}`);
+      return [];
+    });
+    if (messages.length === 0) return result;
+    return {
+      ...result,
+      content: [...result.content, { type: "text", text: renderMessages(messages) }],
+    };
   }
 
-  /**
-   * What check_messages shows as new: the held messages and, when channels are off, the
-   * `inbox` messages not presented yet (in channel mode those are pushed, so skipped here).
-   */
-  presentNew(inbox: Message[]): string {
-    const shown = this.#takeHeld(this.#options.channel ? [] : inbox);
-    return shown.length > 0 ? formatMessages(shown) : "No new messages.";
+  /** What check_messages shows as new (nothing in channel mode: those are pushed). */
+  async presentNew(): Promise<string> {
+    const messages = this.#options.channel ? [] : await this.#claim("check_messages");
+    return messages.length > 0 ? renderMessages(messages) : "No new messages.";
   }
 
   /** Resolves when every accepted push has been written. */
@@ -102,16 +112,18 @@ export class Delivery {
     return this.#pushing;
   }
 
-  /** Held messages (and `fetched` ones not yet seen), oldest first, now marked presented. */
-  #takeHeld(fetched: Message[]): Message[] {
-    for (const message of fetched) {
-      if (!this.#presented.has(message.id)) this.#held.set(message.id, message);
-    }
-    const messages = [...this.#held.values()].sort((a, b) => a.id < b.id ? -1 : 1);
-    this.#held.clear();
-    for (const message of messages) {
+  /** Claims, marks presented and acknowledges; the broker gives each message to one claimer. */
+  async #claim(presenter: Presenter): Promise<Message[]> {
+    const hinted = [...this.#waiting];
+    const claimed = await this.#options.claim(presenter);
+    // What was announced before the claim is now shown here or was claimed by a hook.
+    for (const id of hinted) this.#waiting.delete(id);
+    const messages = claimed.filter((message) => !this.#presented.has(message.id))
+      .sort((a, b) => a.id < b.id ? -1 : 1);
+    for (const message of claimed) {
+      this.#waiting.delete(message.id);
       this.#markPresented(message.id);
-      this.#scheduleAck(message.id);
+      this.#acknowledge(message.id);
     }
     return messages;
   }
@@ -124,7 +136,7 @@ export class Delivery {
   }
 
   /** One acknowledgement request at a time; ids arriving meanwhile go in the next batch. */
-  #scheduleAck(id: string): void {
+  #acknowledge(id: string): void {
     void this.#acks.add(id);
   }
 }

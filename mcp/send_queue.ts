@@ -37,8 +37,8 @@ export class SendQueue {
     return messages.map((_, index) => {
       const result = results[index];
       if (result?.ok) {
-        const { message_id, recipient_connected } = result;
-        return fulfilled({ message_id, recipient_connected });
+        const { message_id, recipient_connected, recipient_delivery } = result;
+        return fulfilled({ message_id, recipient_connected, recipient_delivery });
       }
       return rejected(
         result

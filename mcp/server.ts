@@ -58,13 +58,15 @@ export function createPeerServer(deps: PeerServerDeps): PeerServer {
   const initialized = Promise.withResolvers<void>();
   server.server.oninitialized = () => initialized.resolve();
   const connectionOptions: PeerConnectionOptions = deps.readyTimeoutMs === undefined
-    ? {}
-    : { readyTimeoutMs: deps.readyTimeoutMs };
+    ? { channel }
+    : { channel, readyTimeoutMs: deps.readyTimeoutMs };
   const connection = new PeerConnection(config, session, connectionOptions);
   const delivery = new Delivery({
     channel,
     clientReady: initialized.promise,
     notify: (notification) => pushChannel(server, notification),
+    claim: async (presenter) =>
+      (await connection.call((client) => client.claim({ presenter }))).messages,
     ack: async (ids) => {
       await connection.call((client) => client.ack(ids));
     },

@@ -156,7 +156,7 @@ Deno.test("with channels on, a message from another peer arrives as a channel no
   await alice.call("send_message", { to_id: bobId, message: "hello <channel>bob</channel>" });
   await waitFor(() => bob.channel.length > 0, 5_000, "the channel notification");
   const [notification] = bob.channel;
-  assert.equal(notification?.content, "hello &lt;channel>bob&lt;/channel>");
+  assert.equal(notification?.content, "hello &lt;channel&gt;bob&lt;/channel&gt;");
   assert.equal(notification?.meta.from_id, aliceId);
   assert.equal(notification?.meta.from_kind, "peer");
   assert.deepEqual(await bob.call("check_messages"), ["No new messages."]);
@@ -186,8 +186,9 @@ Deno.test("with channels off, a message rides on the next tool result once and i
   );
   const carried = results.flat().filter((text) => text.includes("ping from alice"));
   assert.equal(carried.length, 1, "the message rides on exactly one tool result");
-  assert.match(carried[0]!, /^New messages from other sessions:\n\nMessage \S+ from peer /);
-  assert.ok(carried[0]!.includes(`peer ${aliceId}`));
+  assert.match(carried[0]!, /^claude-peers: 1 new message from other Claude Code sessions/);
+  assert.ok(carried[0]!.includes(`<peer_message id="`));
+  assert.ok(carried[0]!.includes(` from="${aliceId}" from_kind="peer"`));
   assert.equal((await bob.call("whoami")).length, 1, "the next result carries nothing more");
   assert.deepEqual(await bob.call("check_messages"), ["No new messages."]);
   assert.deepEqual(bob.channel, []);

@@ -22,7 +22,7 @@ Deno.test("a message arrives as a channel notification whose meta values are all
     assert.equal(sent.isError, false, sent.text);
     await waitFor(() => bob.channel.length === 1, 5_000, "bob's channel notification");
     const [notification] = bob.channel;
-    assert.equal(notification!.content, "hello &lt;/channel> bob");
+    assert.equal(notification!.content, "hello &lt;/channel&gt; bob");
     assert.equal(notification!.meta.from_id, aliceId);
     assert.equal(notification!.meta.from_summary, "refactoring the parser");
     assert.equal(notification!.meta.from_cwd, testEnv.dir);

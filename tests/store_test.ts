@@ -9,7 +9,15 @@ import { Mailbox, type Sender } from "../broker/mailbox.ts";
 import { Refusal } from "../broker/refusal.ts";
 
 const OPTIONS = { leaseMs: 1_000, retentionMs: 60_000, maxQueued: 3, maxPeers: 10 };
-const FIELDS = { pid: 1, cwd: "/w", git_root: null, repo: null, tty: null, summary: "" };
+const FIELDS = {
+  pid: 1,
+  cwd: "/w",
+  git_root: null,
+  repo: null,
+  tty: null,
+  summary: "",
+  channel: false,
+};
 
 interface Store {
   registry: PeerRegistry;
@@ -23,6 +31,7 @@ async function withStore(fn: (store: Store, kv: Deno.Kv) => Promise<void>): Prom
     const mailbox = new Mailbox(kv, {
       ...OPTIONS,
       isLive: async (id, now) => await registry.getPeer(id, now) !== null,
+      endedAt: (id, now) => registry.endedAt(id, now),
     });
     await fn({ registry, mailbox }, kv);
   } finally {

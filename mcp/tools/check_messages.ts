@@ -6,32 +6,47 @@
  */
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
-import type { OutboxResponse } from "../../broker/protocol.ts";
+import type { DeliveryMode, OutboxResponse } from "../../broker/protocol.ts";
+import { withAdvice } from "../advice.ts";
 import { textResult, type ToolContext } from "./context.ts";
 
 /** Registers the check_messages tool. */
 export function registerCheckMessagesTool(server: McpServer, ctx: ToolContext): void {
-  server.registerTool("check_messages", {
-    title: "Check messages",
-    description:
-      "Show new messages from other sessions, and which of your sent messages are not delivered yet.",
-    inputSchema: {},
-    annotations: { readOnlyHint: true, openWorldHint: false },
-  }, async (): Promise<CallToolResult> => {
-    const [{ messages }, { pending }] = await ctx.connection.call((client) =>
-      Promise.all([client.inbox(), client.outbox()])
-    );
-    const parts = [ctx.delivery.presentNew(messages)];
-    if (pending.length > 0) parts.push(formatPending(pending));
-    return textResult(parts.join("\n\n"));
-  });
+  server.registerTool(
+    "check_messages",
+    {
+      title: "Check messages",
+      description:
+        "Show new messages from other sessions, and which of your sent messages are not delivered yet.",
+      inputSchema: {},
+      annotations: { readOnlyHint: true, openWorldHint: false },
+    },
+    withAdvice(async (): Promise<CallToolResult> => {
+      const [shown, { pending }] = await Promise.all([
+        ctx.delivery.presentNew(),
+        ctx.connection.call((client) => client.outbox()),
+      ]);
+      const parts = [shown];
+      if (pending.length > 0) parts.push(formatPending(pending));
+      return textResult(parts.join("\n\n"));
+    }),
+  );
 }
 
 function formatPending(pending: OutboxResponse["pending"]): string {
   const lines = pending.map((send) =>
     `- ${send.message_id} to ${send.to_id}, sent ${send.sent_at}${
-      send.recipient_connected ? "" : " (recipient not connected)"
+      send.recipient_connected
+        ? ` (${hearing(send.recipient_delivery)})`
+        : " (recipient not connected)"
     }`
   );
   return `Your messages not yet delivered:\n${lines.join("\n")}`;
+}
+
+/** How a recipient hears a message, for the model. */
+export function hearing(delivery: DeliveryMode): string {
+  if (delivery === "channel") return "reached live: pushed into its conversation";
+  if (delivery === "hooks") return "reached live: its Claude Code hooks wake it";
+  return "it sees messages only when it next calls a claude-peers tool";
 }

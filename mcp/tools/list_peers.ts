@@ -7,31 +7,40 @@ import { z } from "zod";
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { type Peer, Scope } from "../../broker/protocol.ts";
+import { withAdvice } from "../advice.ts";
+import { escapeAttribute } from "../../broker/envelope.ts";
+import { hearing } from "./check_messages.ts";
 import { textResult, type ToolContext } from "./context.ts";
 
 /** Registers the list_peers tool. */
 export function registerListPeersTool(server: McpServer, ctx: ToolContext): void {
-  server.registerTool("list_peers", {
-    title: "List peers",
-    description:
-      'List other Claude Code sessions. scope: "machine" (all), "directory" (same working directory) or "repo" (same git repository, worktrees included).',
-    inputSchema: { scope: Scope.default("machine").describe("Which peers to list") },
-    annotations: { readOnlyHint: true, openWorldHint: false },
-  }, async ({ scope }: { scope: z.infer<typeof Scope> }): Promise<CallToolResult> => {
-    const { peers } = await ctx.connection.call((client) => client.listPeers(scope));
-    return ctx.delivery.attachHeld(textResult(formatPeers(peers, scope)));
-  });
+  server.registerTool(
+    "list_peers",
+    {
+      title: "List peers",
+      description:
+        'List other Claude Code sessions. scope: "machine" (all), "directory" (same working directory) or "repo" (same git repository, worktrees included).',
+      inputSchema: { scope: Scope.default("machine").describe("Which peers to list") },
+      annotations: { readOnlyHint: true, openWorldHint: false },
+    },
+    withAdvice(async ({ scope }: { scope: z.infer<typeof Scope> }): Promise<CallToolResult> => {
+      const { peers } = await ctx.connection.call((client) => client.listPeers(scope));
+      return await ctx.delivery.attachWaiting(textResult(formatPeers(peers, scope)));
+    }),
+  );
 }
 
-/** Readable peer listing for the model. */
+/** Readable peer listing for the model; what a peer controls is escaped and quoted. */
 export function formatPeers(peers: Peer[], scope: z.infer<typeof Scope>): string {
   if (peers.length === 0) return `No other peers (scope: ${scope}).`;
   const lines = peers.map((peer) => {
-    const details = [`pid ${peer.pid}`, `cwd ${peer.cwd}`];
-    if (peer.repo) details.push(`repo ${peer.repo}`);
-    if (peer.tty) details.push(`tty ${peer.tty}`);
-    const summary = peer.summary ? `\n  summary: ${peer.summary}` : "";
-    return `- id: ${peer.id} (${details.join(", ")})${summary}\n  last seen: ${peer.last_seen}`;
+    const details = [`pid ${peer.pid}`, `cwd "${escapeAttribute(peer.cwd)}"`];
+    if (peer.repo) details.push(`repo "${escapeAttribute(peer.repo)}"`);
+    if (peer.tty) details.push(`tty "${escapeAttribute(peer.tty)}"`);
+    const summary = peer.summary ? `\n  summary: ${escapeAttribute(peer.summary)}` : "";
+    return `- id: ${peer.id} (${details.join(", ")})${summary}\n  hears you: ${
+      hearing(peer.delivery)
+    }\n  last seen: ${peer.last_seen}`;
   });
   return `${peers.length} peer${peers.length === 1 ? "" : "s"} (scope: ${scope}):\n${
     lines.join("\n")

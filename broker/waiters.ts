@@ -1,0 +1,102 @@
+/**
+ * Waiters: the hook processes that wait, one per peer, for messages to wake an idle Claude Code
+ * session with (POST /wait). A waiter is answered once: with the messages claimed for it, or
+ * with why it should stop. A newer waiter of the same peer replaces an older one, so a session
+ * never wakes twice for one message. Waiting costs no timer: `kv.watch` signals new messages,
+ * and a timer runs only while another presenter holds a claim that may come back.
+ *
+ * @module
+ */
+import { CLAIM_MS, type PeerId, type WaitResponse } from "./protocol.ts";
+import type { Mailbox } from "./mailbox.ts";
+
+/** A session whose hooks called within this long counts as reached by hooks. */
+const HOOKS_RECENT_MS = 10 * 60_000;
+/** Peers whose last hook call is remembered. */
+const MAX_REMEMBERED = 2_000;
+
+/** The waiting hooks of this broker process. */
+export class Waiters {
+  #mailbox: Mailbox;
+  #waiting = new Map<PeerId, (reply: WaitResponse) => void>();
+  #hookSeen = new Map<PeerId, number>();
+
+  constructor(mailbox: Mailbox) {
+    this.#mailbox = mailbox;
+  }
+
+  /** Notes that a hook of `peerId`'s session called the broker. */
+  noteHook(peerId: PeerId, now: number): void {
+    this.#hookSeen.delete(peerId);
+    this.#hookSeen.set(peerId, now);
+    if (this.#hookSeen.size > MAX_REMEMBERED) {
+      this.#hookSeen.delete(this.#hookSeen.keys().next().value!);
+    }
+  }
+
+  /** Whether `peerId`'s hooks hear messages live: one waits now, or one called recently. */
+  hooksLive(peerId: PeerId, now: number): boolean {
+    if (this.#waiting.has(peerId)) return true;
+    const seen = this.#hookSeen.get(peerId);
+    return seen !== undefined && now - seen < HOOKS_RECENT_MS;
+  }
+
+  /** Waits until there are messages to claim for `peerId`, or a reason to stop. */
+  wait(peerId: PeerId, signal: AbortSignal): Promise<WaitResponse> {
+    this.#waiting.get(peerId)?.({ state: "replaced" });
+    const { promise, resolve } = Promise.withResolvers<WaitResponse>();
+    const stopped = new AbortController();
+    const answer = (reply: WaitResponse) => {
+      if (stopped.signal.aborted) return;
+      stopped.abort();
+      if (this.#waiting.get(peerId) === answer) this.#waiting.delete(peerId);
+      resolve(reply);
+    };
+    this.#waiting.set(peerId, answer);
+    signal.addEventListener("abort", () => answer({ state: "absent" }), { once: true });
+    this.#watch(peerId, stopped.signal, answer).catch(() => answer({ state: "absent" }));
+    return promise;
+  }
+
+  /** Answers the waiter of `peerId`, if any, e.g. when its peer is gone. */
+  end(peerId: PeerId, reply: WaitResponse): void {
+    this.#waiting.get(peerId)?.(reply);
+  }
+
+  /** Answers every waiter: the broker is stopping. */
+  endAll(): void {
+    for (const answer of [...this.#waiting.values()]) answer({ state: "absent" });
+  }
+
+  async #watch(
+    peerId: PeerId,
+    stopped: AbortSignal,
+    answer: (reply: WaitResponse) => void,
+  ): Promise<void> {
+    const signals = this.#mailbox.watchInbox(peerId).getReader();
+    stopped.addEventListener("abort", () => signals.cancel().catch(() => {}), { once: true });
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let retry = Promise.withResolvers<void>();
+    let signal = signals.read();
+    try {
+      while (!stopped.aborted) {
+        // A new message, or a claim held by a presenter that died running out (no write).
+        const woke = await Promise.race([signal.then((read) => read.done), retry.promise]);
+        if (woke === true || stopped.aborted) return;
+        if (woke === false) signal = signals.read();
+        const now = Date.now();
+        const { messages, retryAt } = await this.#mailbox.claim(peerId, now, CLAIM_MS);
+        // Claimed after the waiter left: they come back when the claim runs out.
+        if (stopped.aborted) return;
+        if (messages.length > 0) return answer({ state: "messages", messages });
+        clearTimeout(timer);
+        retry = Promise.withResolvers<void>();
+        if (retryAt !== null) timer = setTimeout(retry.resolve, retryAt - now + 1);
+      }
+    } finally {
+      clearTimeout(timer);
+      await signals.cancel().catch(() => {});
+      answer({ state: "absent" });
+    }
+  }
+}

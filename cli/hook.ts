@@ -1,0 +1,164 @@
+/**
+ * `claude-peers hook <event>`: what Claude Code's hooks run. It never blocks or slows the
+ * session: whatever goes wrong (no broker, no session, bad input), it exits 0 with nothing
+ * printed.
+ *
+ * - `hook wait` (SessionStart and Stop, registered with `asyncRewake`): waits on the broker's
+ *   push for messages to this Claude Code session, claims them, writes them to stderr and exits
+ *   2, which wakes the session with them. A newer waiter of the same session replaces it (it
+ *   exits 0); it exits 0 when the session ends or its messages go to a channel.
+ * - `hook context` (UserPromptSubmit and PostToolUse): prints waiting messages as
+ *   `additionalContext`, so a busy session sees them at its next tool call.
+ *
+ * @module
+ */
+import { setTimeout as delay } from "node:timers/promises";
+import type { Config } from "../broker/config.ts";
+import { BrokerClient, BrokerError } from "../broker/client.ts";
+import { ClaudeSessionId, type Message } from "../broker/protocol.ts";
+import { renderMessages } from "../broker/envelope.ts";
+import { isRunning } from "../broker/processes.ts";
+import type { Command } from "./command.ts";
+import { UsageError } from "./fail.ts";
+
+/** `claude-peers hook wait|context`. */
+export const hookCommand: Command = {
+  name: "hook",
+  summary: "run by Claude Code's hooks: wait for messages, or show waiting ones",
+  help: `Usage: claude-peers hook wait|context
+
+Run by the Claude Code hooks that "claude-peers install" adds; it reads the hook's JSON on stdin.
+  wait      wait for messages to this session, then wake it with them (exit 2)
+  context   print waiting messages as additionalContext for the next model request`,
+  run: runHook,
+};
+
+/** How long the stdin JSON may take to arrive. */
+const STDIN_MS = 2_000;
+/** Longest hook input read. */
+const MAX_STDIN_BYTES = 1024 * 1024;
+/** How long `hook context` may take in all. */
+const CONTEXT_DEADLINE_MS = 3_000;
+/** How long a waiter keeps trying while the broker or the session's server is away. */
+const ABSENT_GIVE_UP_MS = 60_000;
+
+async function runHook(args: string[], config: Config): Promise<number> {
+  const [event, ...rest] = args;
+  if (rest.length > 0 || (event !== "wait" && event !== "context")) {
+    throw new UsageError(`hook takes "wait" or "context", got "${args.join(" ")}"`);
+  }
+  const input = await readHookInput();
+  const session = sessionOf(input, config);
+  if (!session) return 0;
+  const client = new BrokerClient(config);
+  client.claudeSession = session;
+  try {
+    return event === "wait"
+      ? await waitForMessages(client, config)
+      : await printContext(client, eventName(input));
+  } catch {
+    return 0;
+  }
+}
+
+interface HookInput {
+  session_id?: unknown;
+  hook_event_name?: unknown;
+}
+
+async function readHookInput(): Promise<HookInput> {
+  try {
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    const reading = (async () => {
+      for await (const chunk of Deno.stdin.readable) {
+        size += chunk.byteLength;
+        if (size > MAX_STDIN_BYTES) break;
+        chunks.push(chunk);
+      }
+    })();
+    await Promise.race([reading, delay(STDIN_MS, undefined, { ref: false })]);
+    const text = new TextDecoder().decode(concat(chunks));
+    const value = JSON.parse(text);
+    return value && typeof value === "object" ? value : {};
+  } catch {
+    return {};
+  }
+}
+
+function concat(chunks: Uint8Array[]): Uint8Array {
+  const bytes = new Uint8Array(chunks.reduce((size, chunk) => size + chunk.byteLength, 0));
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return bytes;
+}
+
+/** The Claude Code session: the hook input's `session_id`, else `CLAUDE_CODE_SESSION_ID`. */
+function sessionOf(input: HookInput, config: Config): string | undefined {
+  const parsed = ClaudeSessionId.safeParse(input.session_id);
+  return parsed.success ? parsed.data : config.claudeSessionId;
+}
+
+function eventName(input: HookInput): string {
+  const name = input.hook_event_name;
+  return typeof name === "string" && /^[A-Za-z]{1,40}$/.test(name) ? name : "PostToolUse";
+}
+
+/** `hook wait`: exit 2 with the messages on stderr, or 0 when there is nothing to wake for. */
+async function waitForMessages(client: BrokerClient, config: Config): Promise<number> {
+  let absentSince: number | undefined;
+  let backoff = 250;
+  for (;;) {
+    let messages: Message[] | undefined;
+    try {
+      const reply = await client.wait();
+      if (reply.state === "replaced" || reply.state === "channel") return 0;
+      if (reply.state === "messages") messages = reply.messages;
+    } catch (error) {
+      if (!(error instanceof BrokerError)) throw error;
+    }
+    if (messages && messages.length > 0) {
+      await writeStderr(wakeText(messages));
+      await client.ack(messages.map((message) => message.id)).catch(() => {});
+      return 2;
+    }
+    // The broker restarts, or the session's MCP server is away: try again while the session
+    // lives, for a while.
+    const now = Date.now();
+    absentSince ??= now;
+    if (now - absentSince > ABSENT_GIVE_UP_MS) return 0;
+    if (config.claudePid !== undefined && !await isRunning(config.claudePid)) return 0;
+    await delay(backoff);
+    backoff = Math.min(backoff * 2, 5_000);
+  }
+}
+
+function wakeText(messages: Message[]): string {
+  return `${renderMessages(messages)}\n`;
+}
+
+async function writeStderr(text: string): Promise<void> {
+  const bytes = new TextEncoder().encode(text);
+  for (let written = 0; written < bytes.length;) {
+    written += await Deno.stderr.write(bytes.subarray(written));
+  }
+}
+
+/** `hook context`: print waiting messages as additionalContext; always exit 0. */
+async function printContext(client: BrokerClient, hookEventName: string): Promise<number> {
+  const signal = AbortSignal.timeout(CONTEXT_DEADLINE_MS);
+  const { messages } = await client.claim({ presenter: "hook_context" }, signal);
+  if (messages.length === 0) return 0;
+  const output = {
+    hookSpecificOutput: { hookEventName, additionalContext: renderMessages(messages) },
+  };
+  const bytes = new TextEncoder().encode(JSON.stringify(output) + "\n");
+  for (let written = 0; written < bytes.length;) {
+    written += await Deno.stdout.write(bytes.subarray(written));
+  }
+  await client.ack(messages.map((message) => message.id)).catch(() => {});
+  return 0;
+}

@@ -1,0 +1,41 @@
+/**
+ * What the model reads when a tool fails: the broker's sentence, and what to do next in words
+ * meant for a model (which tool to call), never a shell command. Branches on error codes only.
+ *
+ * @module
+ */
+import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import { BrokerError } from "../broker/client.ts";
+import { errorMessage } from "../broker/log.ts";
+
+const ADVICE: Partial<Record<BrokerError["code"], string>> = {
+  peer_not_found: "Call list_peers to see the sessions that are connected now.",
+  peer_gone:
+    "That session has ended and will not read new messages; call list_peers to find an active session.",
+  queue_full: "Wait until that session has read its messages, then send again.",
+  too_large: "Send a shorter message, or write the text to a file and send its path.",
+  unavailable: "The claude-peers broker is not answering; try again in a moment.",
+  session_unknown:
+    "This session is reconnecting to the claude-peers broker; try again in a moment.",
+  not_registered: "This session is reconnecting to the claude-peers broker; try again in a moment.",
+};
+
+/** An error result for the model: what went wrong and what to do. */
+export function adviseModel(error: unknown): CallToolResult {
+  const advice = error instanceof BrokerError ? ADVICE[error.code] : undefined;
+  const text = advice ? `${errorMessage(error)}. ${advice}` : errorMessage(error);
+  return { content: [{ type: "text", text }], isError: true };
+}
+
+/** Wraps a tool handler so a failure reaches the model as advice, not a bare error. */
+export function withAdvice<A extends unknown[]>(
+  handler: (...args: A) => Promise<CallToolResult>,
+): (...args: A) => Promise<CallToolResult> {
+  return async (...args: A) => {
+    try {
+      return await handler(...args);
+    } catch (error) {
+      return adviseModel(error);
+    }
+  };
+}
