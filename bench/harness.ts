@@ -1,18 +1,21 @@
 /**
- * Shared set-up for the scenarios: a temp environment with channel mode on, MCP servers,
- * the broker's pid, and waiting for one channel notification.
+ * Shared set-up for the scenarios, on the tests' own fixtures (tests/_helpers.ts): a temp
+ * environment with channel mode on, MCP servers, the broker's pid, and waiting for one channel
+ * notification. Nothing here starts or stops a process by itself.
  *
  * @module
  */
 import {
+  closeAll,
   createTestEnv,
   type McpPeer,
   type ReceivedChannel,
+  spawnAll,
   spawnMcp,
   type TestEnv,
 } from "../tests/_helpers.ts";
 
-export { createTestEnv, type McpPeer, spawnMcp, type TestEnv };
+export { closeAll, createTestEnv, type McpPeer, spawnMcp, type TestEnv };
 
 /** The pid of the broker answering for `testEnv`. */
 export async function brokerPid(testEnv: TestEnv): Promise<number> {
@@ -41,19 +44,14 @@ export function nextChannel(
 
 /** Spawns `count` MCP servers, `batch` at a time, and waits until each is registered. */
 export async function spawnPeers(testEnv: TestEnv, count: number, batch = 10): Promise<McpPeer[]> {
-  const peers: McpPeer[] = [];
-  while (peers.length < count) {
-    const size = Math.min(batch, count - peers.length);
-    const spawned = await Promise.all(Array.from({ length: size }, () => spawnMcp(testEnv)));
-    await Promise.all(spawned.map((peer) => peer.id()));
-    peers.push(...spawned);
+  const peers = await spawnAll(testEnv, count, { batch });
+  try {
+    await Promise.all(peers.map((peer) => peer.id()));
+  } catch (error) {
+    await closeAll(peers).catch(() => {});
+    throw error;
   }
   return peers;
-}
-
-/** Closes every peer. */
-export async function closeAll(peers: McpPeer[]): Promise<void> {
-  await Promise.all(peers.map((peer) => peer.close()));
 }
 
 /** Sleeps. */

@@ -25,6 +25,10 @@ export interface BrokerCoreOptions {
   leaseMs: number;
   /** How long an unacknowledged message is kept, in ms. */
   retentionMs: number;
+  /** Unacknowledged messages one recipient may have. @default MAX_QUEUED_PER_PEER */
+  maxQueued?: number;
+  /** Peers listed at once. @default MAX_PEERS */
+  maxPeers?: number;
   /** Called on POST /shutdown. @default nothing */
   requestShutdown?: () => void;
 }
@@ -46,11 +50,11 @@ export async function createBrokerCore(
   const registry = new PeerRegistry(kv, {
     leaseMs: options.leaseMs,
     retentionMs: options.retentionMs,
-    maxPeers: MAX_PEERS,
+    maxPeers: options.maxPeers ?? MAX_PEERS,
   });
   const mailbox = new Mailbox(kv, {
     retentionMs: options.retentionMs,
-    maxQueued: MAX_QUEUED_PER_PEER,
+    maxQueued: options.maxQueued ?? MAX_QUEUED_PER_PEER,
     isLive: async (id, now) => await registry.getPeer(id, now) !== null,
     endedAt: (id, now) => registry.endedAt(id, now),
   });

@@ -41,6 +41,8 @@ const MAX_STDIN_BYTES = 1024 * 1024;
 const CONTEXT_DEADLINE_MS = 3_000;
 /** How long a waiter keeps trying while the broker or the session's server is away. */
 const ABSENT_GIVE_UP_MS = 60_000;
+/** At SessionStart the session's MCP server may still be starting (and starting the broker). */
+const STARTING_GRACE_MS = 10_000;
 
 async function runHook(args: string[], config: Config): Promise<number> {
   const [event, ...rest] = args;
@@ -53,9 +55,10 @@ async function runHook(args: string[], config: Config): Promise<number> {
   const client = new BrokerClient(config);
   client.claudeSession = session;
   try {
+    const name = eventName(input);
     return event === "wait"
-      ? await waitForMessages(client, config)
-      : await printContext(client, eventName(input));
+      ? await waitForMessages(client, config, name === "SessionStart" ? STARTING_GRACE_MS : 0)
+      : await printContext(client, name);
   } catch {
     return 0;
   }
@@ -107,16 +110,27 @@ function eventName(input: HookInput): string {
   return typeof name === "string" && /^[A-Za-z]{1,40}$/.test(name) ? name : "PostToolUse";
 }
 
-/** `hook wait`: exit 2 with the messages on stderr, or 0 when there is nothing to wake for. */
-async function waitForMessages(client: BrokerClient, config: Config): Promise<number> {
+/**
+ * `hook wait`: exit 2 with the messages on stderr, or 0 when there is nothing to wake for. No
+ * broker or no registered session at first: exit at once (after `graceMs` at SessionStart);
+ * lost later (a broker restart, an MCP server reconnecting): try again while the session lives.
+ */
+async function waitForMessages(
+  client: BrokerClient,
+  config: Config,
+  graceMs: number,
+): Promise<number> {
+  const started = Date.now();
+  let waited = false;
   let absentSince: number | undefined;
-  let backoff = 250;
+  let backoff = 100;
   for (;;) {
     let messages: Message[] | undefined;
     try {
       const reply = await client.wait();
       if (reply.state === "replaced" || reply.state === "channel") return 0;
       if (reply.state === "messages") messages = reply.messages;
+      waited = true;
     } catch (error) {
       if (!(error instanceof BrokerError)) throw error;
     }
@@ -128,6 +142,7 @@ async function waitForMessages(client: BrokerClient, config: Config): Promise<nu
     // The broker restarts, or the session's MCP server is away: try again while the session
     // lives, for a while.
     const now = Date.now();
+    if (!waited && now - started >= graceMs) return 0;
     absentSince ??= now;
     if (now - absentSince > ABSENT_GIVE_UP_MS) return 0;
     if (config.claudePid !== undefined && !await isRunning(config.claudePid)) return 0;

@@ -43,7 +43,7 @@ export class SendQueue {
       return rejected(
         result
           ? new BrokerError(result.code, result.status, result.error)
-          : new BrokerError("internal", 500, "The broker gave no result for this message"),
+          : new BrokerError("internal", 500, "The broker gave no reply for this message"),
       );
     });
   }

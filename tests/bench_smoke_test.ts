@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { createTempDir } from "./_helpers.ts";
 
 Deno.test({
   name: `the benchmark runs with tiny sizes and reports intact delivery${
@@ -12,29 +13,25 @@ Deno.test({
   }`,
   ignore: Deno.build.os !== "linux",
   async fn() {
-    const dir = await Deno.makeTempDir({ prefix: "claude-peers-bench-" });
-    try {
-      const out = join(dir, "bench.json");
-      const bench = new URL("../bench/main.ts", import.meta.url);
-      const output = await new Deno.Command(Deno.execPath(), {
-        args: ["run", "-A", bench.href, "--quick", "--out", out],
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      const stderr = new TextDecoder().decode(output.stderr);
-      assert.equal(output.code, 0, stderr);
-      assert.match(new TextDecoder().decode(output.stdout), /target +value +target +result/);
-      const report = JSON.parse(await Deno.readTextFile(out));
-      assert.equal(report.quick, true);
-      assert.equal(report.throughput.lost, 0);
-      assert.equal(report.throughput.duplicated, 0);
-      assert.equal(report.throughput.outOfOrder, 0);
-      assert.ok(report.latencyMs.p50 > 0);
-      assert.equal(report.scale.length, 2);
-      assert.ok(report.targets.length >= 8);
-      for (const target of report.targets) assert.equal(typeof target.pass, "boolean");
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
+    await using temp = await createTempDir("claude-peers-bench-");
+    const out = join(temp.path, "bench.json");
+    const bench = new URL("../bench/main.ts", import.meta.url);
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", bench.href, "--quick", "--out", out],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stderr = new TextDecoder().decode(output.stderr);
+    assert.equal(output.code, 0, stderr);
+    assert.match(new TextDecoder().decode(output.stdout), /target +value +target +result/);
+    const report = JSON.parse(await Deno.readTextFile(out));
+    assert.equal(report.quick, true);
+    assert.equal(report.throughput.lost, 0);
+    assert.equal(report.throughput.duplicated, 0);
+    assert.equal(report.throughput.outOfOrder, 0);
+    assert.ok(report.latencyMs.p50 > 0);
+    assert.equal(report.scale.length, 2);
+    assert.ok(report.targets.length >= 8);
+    for (const target of report.targets) assert.equal(typeof target.pass, "boolean");
   },
 });

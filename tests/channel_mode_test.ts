@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { namesChannel } from "../mcp/context.ts";
-import { claudePeersCommand, createTestEnv, spawnMcp, startBroker } from "./_helpers.ts";
+import { createTestEnv, spawnMcp, startBroker } from "./_helpers.ts";
 
 Deno.test("a channel flag counts only when it names claude-peers", () => {
   const yes = [
@@ -30,30 +30,23 @@ Deno.test({
   }`,
   ignore: Deno.build.os === "windows",
   async fn() {
-    const testEnv = await createTestEnv({ CLAUDE_PEERS_CHANNEL: "auto" });
-    const broker = await startBroker(testEnv);
-    const { command, args } = claudePeersCommand(["mcp"]);
+    await using testEnv = await createTestEnv({ CLAUDE_PEERS_CHANNEL: "auto" });
+    await using _broker = await startBroker(testEnv);
+    const { command, args } = testEnv.command(["mcp"]);
     const quoted = [command, ...args].map((part) => `'${part.replaceAll("'", "'\\''")}'`).join(" ");
     // `; :` keeps sh alive as the parent, the way Claude Code is the parent of the server.
     const launch = (flags: string[]) => ({
       command: "sh",
       args: ["-c", `${quoted}; :`, "claude", ...flags],
     });
-    const withChannels = await spawnMcp(testEnv, {
+    await using withChannels = await spawnMcp(testEnv, {
       launch: launch(["--dangerously-load-development-channels", "server:claude-peers"]),
     });
-    const without = await spawnMcp(testEnv, { launch: launch(["--verbose"]) });
-    try {
-      assert.match(
-        (await withChannels.call("whoami")).text,
-        /messages arrive: as channel notifications/,
-      );
-      assert.match((await without.call("whoami")).text, /messages arrive: through check_messages/);
-    } finally {
-      await withChannels.close();
-      await without.close();
-      await broker.kill();
-      await testEnv.cleanup();
-    }
+    await using without = await spawnMcp(testEnv, { launch: launch(["--verbose"]) });
+    assert.match(
+      (await withChannels.call("whoami")).text,
+      /messages arrive: as channel notifications/,
+    );
+    assert.match((await without.call("whoami")).text, /messages arrive: through check_messages/);
   },
 });

@@ -4,114 +4,94 @@
  * @module
  */
 import assert from "node:assert/strict";
-import {
-  claudePeersCommand,
-  createTestEnv,
-  runCli,
-  spawnMcp,
-  startBroker,
-  waitFor,
-} from "./_helpers.ts";
+import { createTestEnv, runCli, spawnMcp, startBroker, waitFor } from "./_helpers.ts";
 
 Deno.test("status, peers and send work against a running broker", async () => {
-  const testEnv = await createTestEnv();
-  const broker = await startBroker(testEnv);
-  const bob = await spawnMcp(testEnv);
-  try {
-    const bobId = await bob.id();
-    const status = await runCli(testEnv, ["status"]);
-    assert.equal(status.code, 0, status.stderr);
-    assert.match(status.stdout, new RegExp(`Broker: +running \\(http://127.0.0.1:${testEnv.port}`));
-    assert.match(status.stdout, new RegExp(`Database: +${testEnv.dbPath}`));
-    assert.match(status.stdout, /Uptime: +\d+s/);
-    assert.match(status.stdout, /Peers: +1/);
-    assert.match(status.stdout, new RegExp(bobId));
+  await using testEnv = await createTestEnv();
+  await using _broker = await startBroker(testEnv);
+  await using bob = await spawnMcp(testEnv);
+  const bobId = await bob.id();
+  const status = await runCli(testEnv, ["status"]);
+  assert.equal(status.code, 0, status.stderr);
+  assert.match(status.stdout, new RegExp(`Broker: +running \\(http://127.0.0.1:${testEnv.port}`));
+  assert.match(status.stdout, new RegExp(`Database: +${testEnv.dbPath}`));
+  assert.match(status.stdout, /Uptime: +\d+s/);
+  assert.match(status.stdout, /Peers: +1/);
+  assert.match(status.stdout, new RegExp(bobId));
 
-    const table = await runCli(testEnv, ["peers"]);
-    assert.equal(table.code, 0);
-    assert.match(table.stdout, /^ID +PID +CWD +REPO +SUMMARY +LAST SEEN$/m);
-    assert.match(table.stdout, new RegExp(`^${bobId} +${bob.pid()} +`, "m"));
+  const table = await runCli(testEnv, ["peers"]);
+  assert.equal(table.code, 0);
+  assert.match(table.stdout, /^ID +PID +CWD +REPO +SUMMARY +LAST SEEN$/m);
+  assert.match(table.stdout, new RegExp(`^${bobId} +${bob.pid()} +`, "m"));
 
-    const words = await runCli(testEnv, ["send", bobId, "run", "the", "tests"]);
-    assert.equal(words.code, 0, words.stderr);
-    assert.match(words.stdout, new RegExp(`Sent message \\S+ to ${bobId}`));
-    const dash = await runCli(testEnv, ["send", "--from", "ci-bot", bobId, "-"], "from stdin\n");
-    assert.equal(dash.code, 0, dash.stderr);
-    const bare = await runCli(testEnv, ["send", bobId], "bare stdin");
-    assert.equal(bare.code, 0, bare.stderr);
-    await waitFor(() => bob.channel.length === 3, 5_000, "three channel notifications");
-    assert.deepEqual(bob.channel.map((n) => n.content), [
-      "run the tests",
-      "from stdin",
-      "bare stdin",
-    ]);
-    assert.equal(bob.channel[0]!.meta.from_id, "cli");
-    assert.equal(bob.channel[1]!.meta.from_id, "ci-bot");
-    assert.equal(bob.channel[1]!.meta.from_kind, "cli");
+  const words = await runCli(testEnv, ["send", bobId, "run", "the", "tests"]);
+  assert.equal(words.code, 0, words.stderr);
+  assert.match(words.stdout, new RegExp(`Sent message \\S+ to ${bobId}`));
+  const dash = await runCli(testEnv, ["send", "--from", "ci-bot", bobId, "-"], "from stdin\n");
+  assert.equal(dash.code, 0, dash.stderr);
+  const bare = await runCli(testEnv, ["send", bobId], "bare stdin");
+  assert.equal(bare.code, 0, bare.stderr);
+  await waitFor(() => bob.channel.length === 3, 5_000, "three channel notifications");
+  assert.deepEqual(bob.channel.map((n) => n.content), [
+    "run the tests",
+    "from stdin",
+    "bare stdin",
+  ]);
+  assert.equal(bob.channel[0]!.meta.from_id, "cli");
+  assert.equal(bob.channel[1]!.meta.from_id, "ci-bot");
+  assert.equal(bob.channel[1]!.meta.from_kind, "cli");
 
-    const unknown = await runCli(testEnv, ["send", "zzzzzzzz", "hello"]);
-    assert.equal(unknown.code, 1);
-    assert.match(unknown.stderr, /Peer "zzzzzzzz" is not registered/);
-    const badId = await runCli(testEnv, ["send", "NOT-AN-ID", "hello"]);
-    assert.equal(badId.code, 1);
-    assert.match(badId.stderr, /to_id/);
-  } finally {
-    await bob.close();
-    await broker.kill();
-    await testEnv.cleanup();
-  }
+  const unknown = await runCli(testEnv, ["send", "zzzzzzzz", "hello"]);
+  assert.equal(unknown.code, 1);
+  assert.match(unknown.stderr, /Peer "zzzzzzzz" is not registered/);
+  const badId = await runCli(testEnv, ["send", "NOT-AN-ID", "hello"]);
+  assert.equal(badId.code, 1);
+  assert.match(badId.stderr, /to_id/);
 });
 
 Deno.test("status reports a stopped broker and kill-broker frees the port", async () => {
-  const testEnv = await createTestEnv();
-  try {
-    const down = await runCli(testEnv, ["status"]);
-    assert.equal(down.code, 1);
-    assert.match(down.stdout, /Broker: +not running/);
-    const send = await runCli(testEnv, ["kill-broker"]);
-    assert.equal(send.code, 0);
-    assert.match(send.stdout, /No broker is running/);
-    // peers starts a broker when none runs.
-    const peers = await runCli(testEnv, ["peers"]);
-    assert.equal(peers.code, 0, peers.stderr);
-    assert.match(peers.stdout, /No peers registered/);
-    const killed = await runCli(testEnv, ["kill-broker"]);
-    assert.equal(killed.code, 0, killed.stderr);
-    assert.match(killed.stdout, /stopped/);
-    const listener = Deno.listen({ hostname: "127.0.0.1", port: testEnv.port });
-    listener.close();
-  } finally {
-    await testEnv.cleanup();
-  }
+  await using testEnv = await createTestEnv();
+  const down = await runCli(testEnv, ["status"]);
+  assert.equal(down.code, 1);
+  assert.match(down.stdout, /Broker: +not running/);
+  const send = await runCli(testEnv, ["kill-broker"]);
+  assert.equal(send.code, 0);
+  assert.match(send.stdout, /No broker is running/);
+  // peers starts a broker when none runs.
+  const peers = await runCli(testEnv, ["peers"]);
+  assert.equal(peers.code, 0, peers.stderr);
+  assert.match(peers.stdout, /No peers registered/);
+  const killed = await runCli(testEnv, ["kill-broker"]);
+  assert.equal(killed.code, 0, killed.stderr);
+  assert.match(killed.stdout, /stopped/);
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: testEnv.port });
+  listener.close();
 });
 
 Deno.test("help, version and usage errors", async () => {
-  const testEnv = await createTestEnv();
-  try {
-    const help = await runCli(testEnv, ["--help"]);
-    assert.equal(help.code, 0);
-    assert.match(help.stdout, /Usage: claude-peers <command>/);
-    const sendHelp = await runCli(testEnv, ["send", "--help"]);
-    assert.equal(sendHelp.code, 0);
-    assert.match(sendHelp.stdout, /Usage: claude-peers send/);
-    const version = await runCli(testEnv, ["--version"]);
-    assert.equal(version.code, 0);
-    assert.match(version.stdout, /^claude-peers \d+\.\d+\.\d+\n$/);
-    for (const args of [["frobnicate"], ["peers", "--bogus"], ["send"], []]) {
-      const result = await runCli(testEnv, args);
-      assert.equal(result.code, 2, `${args.join(" ")}: ${result.stderr}`);
-      assert.match(result.stderr.split("\n")[0]!, /^claude-peers: /);
-      assert.match(result.stderr + result.stdout, /Usage: claude-peers/);
-    }
-  } finally {
-    await testEnv.cleanup();
+  await using testEnv = await createTestEnv();
+  const help = await runCli(testEnv, ["--help"]);
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /Usage: claude-peers <command>/);
+  const sendHelp = await runCli(testEnv, ["send", "--help"]);
+  assert.equal(sendHelp.code, 0);
+  assert.match(sendHelp.stdout, /Usage: claude-peers send/);
+  const version = await runCli(testEnv, ["--version"]);
+  assert.equal(version.code, 0);
+  assert.match(version.stdout, /^claude-peers \d+\.\d+\.\d+\n$/);
+  for (const args of [["frobnicate"], ["peers", "--bogus"], ["send"], []]) {
+    const result = await runCli(testEnv, args);
+    assert.equal(result.code, 2, `${args.join(" ")}: ${result.stderr}`);
+    assert.match(result.stderr.split("\n")[0]!, /^claude-peers: /);
+    assert.match(result.stderr + result.stdout, /Usage: claude-peers/);
   }
 });
 
 Deno.test("the MCP server exits when its stdin closes", async () => {
-  const testEnv = await createTestEnv();
-  const { command, args } = claudePeersCommand(["mcp"]);
-  const child = new Deno.Command(command, {
+  await using testEnv = await createTestEnv();
+  const { command, args } = testEnv.command(["mcp"]);
+  // Disposal kills the server if it is still running and awaits its status.
+  await using child = new Deno.Command(command, {
     args,
     env: testEnv.env,
     clearEnv: true,
@@ -120,34 +100,26 @@ Deno.test("the MCP server exits when its stdin closes", async () => {
     stdout: "null",
     stderr: "null",
   }).spawn();
-  try {
-    await waitFor(
-      async () => {
-        try {
-          return (await testEnv.client().status()).peer_count === 1;
-        } catch {
-          return false;
-        }
-      },
-      15_000,
-      "the server to register",
-    );
-    await child.stdin.close();
-    const exited = await Promise.race([
-      child.status.then(() => true),
-      new Promise<false>((resolve) => setTimeout(() => resolve(false), 5_000)),
-    ]);
-    assert.ok(exited, "the server kept running after stdin closed");
-    await waitFor(
-      async () => (await testEnv.client().status()).peer_count === 0,
-      3_000,
-      "unregistered",
-    );
-  } finally {
-    try {
-      child.kill("SIGKILL");
-    } catch { /* already gone */ }
-    await child.status;
-    await testEnv.cleanup();
-  }
+  await waitFor(
+    async () => {
+      try {
+        return (await testEnv.client().status()).peer_count === 1;
+      } catch {
+        return false;
+      }
+    },
+    15_000,
+    "the server to register",
+  );
+  await child.stdin.close();
+  const exited = await Promise.race([
+    child.status.then(() => true),
+    new Promise<false>((resolve) => setTimeout(() => resolve(false), 5_000)),
+  ]);
+  assert.ok(exited, "the server kept running after stdin closed");
+  await waitFor(
+    async () => (await testEnv.client().status()).peer_count === 0,
+    3_000,
+    "unregistered",
+  );
 });

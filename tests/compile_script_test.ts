@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { COMPILE_FLAGS, writeChecksums } from "../.ci/compile.ts";
 import { PERMISSION_FLAGS } from "../broker/spawn.ts";
+import { createTempDir } from "./_helpers.ts";
 
 const COMPILE_TS = fileURLToPath(new URL("../.ci/compile.ts", import.meta.url));
 const RUN_TIMEOUT_MS = 30_000;
@@ -74,38 +75,35 @@ Deno.test("the binary is granted exactly the permissions that deno run self-invo
 });
 
 Deno.test("writeChecksums writes SHA256SUMS exactly as sha256sum prints it", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "claude-peers-checksums-test-" });
-  try {
-    const files: Record<string, Uint8Array<ArrayBuffer>> = {
-      "claude-peers-x86_64-unknown-linux-gnu": new TextEncoder().encode("#!/bin/sh\necho hi\n"),
-      "claude-peers-x86_64-pc-windows-msvc.exe": new Uint8Array([0, 1, 2, 255, 254, 10, 13]),
-      "empty": new Uint8Array(),
-    };
-    for (const [name, bytes] of Object.entries(files)) await Deno.writeFile(join(dir, name), bytes);
-    const names = Object.keys(files);
+  await using temp = await createTempDir("claude-peers-checksums-test-");
+  const dir = temp.path;
+  const files: Record<string, Uint8Array<ArrayBuffer>> = {
+    "claude-peers-x86_64-unknown-linux-gnu": new TextEncoder().encode("#!/bin/sh\necho hi\n"),
+    "claude-peers-x86_64-pc-windows-msvc.exe": new Uint8Array([0, 1, 2, 255, 254, 10, 13]),
+    "empty": new Uint8Array(),
+  };
+  for (const [name, bytes] of Object.entries(files)) await Deno.writeFile(join(dir, name), bytes);
+  const names = Object.keys(files);
 
-    const written = await writeChecksums(dir, names);
+  const written = await writeChecksums(dir, names);
 
-    const expected = (await Promise.all(
-      names.map(async (name) => `${await sha256Hex(files[name]!)}  ${name}\n`),
-    )).join("");
-    assert.equal(written, expected);
-    assert.equal(await Deno.readTextFile(join(dir, "SHA256SUMS")), expected);
-    assert.ok(
-      expected.includes(
-        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855  empty\n",
-      ),
-    );
-    // Where GNU sha256sum exists (Linux, not every macOS or Windows runner), it must agree.
-    const sha256sum = await new Deno.Command("sha256sum", {
-      args: names,
-      cwd: dir,
-      stdout: "piped",
-      stderr: "null",
-      signal: AbortSignal.timeout(RUN_TIMEOUT_MS),
-    }).output().catch(() => undefined);
-    if (sha256sum?.success) assert.equal(new TextDecoder().decode(sha256sum.stdout), expected);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  const expected = (await Promise.all(
+    names.map(async (name) => `${await sha256Hex(files[name]!)}  ${name}\n`),
+  )).join("");
+  assert.equal(written, expected);
+  assert.equal(await Deno.readTextFile(join(dir, "SHA256SUMS")), expected);
+  assert.ok(
+    expected.includes(
+      "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855  empty\n",
+    ),
+  );
+  // Where GNU sha256sum exists (Linux, not every macOS or Windows runner), it must agree.
+  const sha256sum = await new Deno.Command("sha256sum", {
+    args: names,
+    cwd: dir,
+    stdout: "piped",
+    stderr: "null",
+    signal: AbortSignal.timeout(RUN_TIMEOUT_MS),
+  }).output().catch(() => undefined);
+  if (sha256sum?.success) assert.equal(new TextDecoder().decode(sha256sum.stdout), expected);
 });

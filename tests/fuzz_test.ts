@@ -1,11 +1,12 @@
 /**
- * Fuzzing the broker: thousands of random and malformed requests to every endpoint, after
- * which it still answers and the messages queued before are exactly as they were.
+ * Fuzzing the broker's request handler, in-process on an in-memory KV: thousands of random
+ * and malformed requests to every endpoint, after which it still answers and the messages
+ * queued before are exactly as they were.
  *
  * @module
  */
 import assert from "node:assert/strict";
-import { createTestEnv, startBroker } from "./_helpers.ts";
+import { createInProcessBroker } from "./_fixtures/in_process.ts";
 
 /** mulberry32: a small seeded PRNG, so a failing run can be replayed with its seed. */
 function prng(seed: number): () => number {
@@ -90,62 +91,60 @@ function randomBody(random: () => number): BodyInit {
 Deno.test("a few thousand random requests leave the broker answering and the queue intact", async () => {
   const seed = Number(Deno.env.get("FUZZ_SEED") ?? 20261124);
   const random = prng(seed);
-  const testEnv = await createTestEnv();
-  const broker = await startBroker(testEnv);
-  try {
-    const secret = (await Deno.readTextFile(`${testEnv.dbPath}.d/secret`)).trim();
-    const registration = { pid: Deno.pid, cwd: testEnv.dir, git_root: null, repo: null, tty: null };
-    const sender = testEnv.client();
-    const recipient = testEnv.client();
-    await sender.register(registration);
-    const { peer_id: recipientId } = await recipient.register(registration);
-    for (let i = 0; i < 5; i++) await sender.send({ to_id: recipientId, text: `keep ${i}` });
-    const before = JSON.stringify((await recipient.inbox()).messages);
-    const sessions = [sender.session!, "bogus", undefined];
-    const contentTypes = [
-      "application/json",
-      "text/plain",
-      "application/json; charset=utf-8",
-      undefined,
-    ];
-    let served = 0;
-    const statuses = new Map<number, number>();
-    const worker = async () => {
-      while (served < 3000) {
-        served++;
-        const [method, path] = ENDPOINTS[Math.floor(random() * ENDPOINTS.length)]!;
-        const headers: Record<string, string> = {};
-        if (random() < 0.9) headers.authorization = `Bearer ${secret}`;
-        const session = sessions[Math.floor(random() * sessions.length)];
-        if (session) headers["x-claude-peers-session"] = session;
-        const type = contentTypes[Math.floor(random() * contentTypes.length)];
-        if (type) headers["content-type"] = type;
-        const abort = new AbortController();
-        const response = await fetch(`http://127.0.0.1:${testEnv.port}${path}`, {
-          method,
-          headers,
-          signal: abort.signal,
-          ...(method === "POST" ? { body: randomBody(random) } : {}),
-        });
-        statuses.set(response.status, (statuses.get(response.status) ?? 0) + 1);
-        assert.ok(response.status < 500, `seed ${seed}: ${method} ${path} gave ${response.status}`);
-        if (path === "/stream" && response.ok) abort.abort();
-        else await response.body?.cancel();
-      }
-    };
-    await Promise.all(Array.from({ length: 8 }, worker));
-    assert.ok((statuses.get(400) ?? 0) > 100, `many bodies were rejected: ${[...statuses]}`);
-    const health = await fetch(`http://127.0.0.1:${testEnv.port}/health`);
-    assert.equal(health.status, 200);
-    await health.body?.cancel();
-    const after = JSON.parse(JSON.stringify((await recipient.inbox()).messages)) as {
-      text: string;
-    }[];
-    const original = JSON.parse(before) as { text: string }[];
-    // Fuzzed sends with the sender's valid session may add messages; the originals are intact.
-    assert.deepEqual(after.slice(0, original.length), original);
-  } finally {
-    await broker.kill();
-    await testEnv.cleanup();
+  await using broker = await createInProcessBroker();
+  const { secret } = broker;
+  const registration = { pid: Deno.pid, cwd: "/work", git_root: null, repo: null, tty: null };
+  const sender = await broker.call("POST", "/register", registration) as { session: string };
+  const recipient = await broker.call("POST", "/register", registration) as {
+    peer_id: string;
+    session: string;
+  };
+  const recipientId = recipient.peer_id;
+  for (let i = 0; i < 5; i++) {
+    await broker.call("POST", "/send", { to_id: recipientId, text: `keep ${i}` }, sender.session);
   }
+  const inbox = async () =>
+    ((await broker.call("POST", "/inbox", {}, recipient.session)) as { messages: unknown[] })
+      .messages;
+  const before = JSON.stringify(await inbox());
+  const sessions = [sender.session, "bogus", undefined];
+  const contentTypes = [
+    "application/json",
+    "text/plain",
+    "application/json; charset=utf-8",
+    undefined,
+  ];
+  let served = 0;
+  const statuses = new Map<number, number>();
+  const worker = async () => {
+    while (served < 3000) {
+      served++;
+      const [method, path] = ENDPOINTS[Math.floor(random() * ENDPOINTS.length)]!;
+      const headers: Record<string, string> = {};
+      if (random() < 0.9) headers.authorization = `Bearer ${secret}`;
+      const session = sessions[Math.floor(random() * sessions.length)];
+      if (session) headers["x-claude-peers-session"] = session;
+      const type = contentTypes[Math.floor(random() * contentTypes.length)];
+      if (type) headers["content-type"] = type;
+      const response = await broker.fetch(path, {
+        method,
+        headers,
+        ...(method === "POST" ? { body: randomBody(random) } : {}),
+      });
+      statuses.set(response.status, (statuses.get(response.status) ?? 0) + 1);
+      assert.ok(response.status < 500, `seed ${seed}: ${method} ${path} gave ${response.status}`);
+      // An accepted /stream is a push stream that never ends by itself: cancelling it is how
+      // a client hangs up.
+      await response.body?.cancel();
+    }
+  };
+  await Promise.all(Array.from({ length: 8 }, worker));
+  assert.ok((statuses.get(400) ?? 0) > 100, `many bodies were rejected: ${[...statuses]}`);
+  const health = await broker.fetch("/health");
+  assert.equal(health.status, 200);
+  await health.body?.cancel();
+  const after = JSON.parse(JSON.stringify(await inbox())) as { text: string }[];
+  const original = JSON.parse(before) as { text: string }[];
+  // Fuzzed sends with the sender's valid session may add messages; the originals are intact.
+  assert.deepEqual(after.slice(0, original.length), original);
 });

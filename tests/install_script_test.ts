@@ -11,6 +11,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { createTempDir } from "./_helpers.ts";
 
 const INSTALL_SH = fileURLToPath(new URL("../install.sh", import.meta.url));
 const INSTALL_PS1 = fileURLToPath(new URL("../install.ps1", import.meta.url));
@@ -67,15 +68,13 @@ const missingTools = onWindows ? [] : ["sh", ...FALLBACK_TOOLS].filter((tool) =>
 const fallbackIgnored = missingTools.length > 0 ? `${missingTools.join(", ")} not on PATH` : "";
 
 /** A release served on 127.0.0.1: asset name → contents; anything else answers 404. */
-interface Release {
+interface Release extends AsyncDisposable {
   url: string;
   requested: string[];
 }
 
-async function withRelease(
-  assets: Record<string, string>,
-  fn: (release: Release) => Promise<void>,
-): Promise<void> {
+/** Serves `assets` until disposed: `await using release = serveRelease(assets)`. */
+function serveRelease(assets: Record<string, string>): Release {
   const requested: string[] = [];
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, (request) => {
     const name = decodeURIComponent(new URL(request.url).pathname.replace(/^\/download\//, ""));
@@ -85,11 +84,11 @@ async function withRelease(
       ? new Response("not found\n", { status: 404 })
       : new Response(body, { headers: { "content-type": "application/octet-stream" } });
   });
-  try {
-    await fn({ url: `http://127.0.0.1:${server.addr.port}/download`, requested });
-  } finally {
-    await server.shutdown();
-  }
+  return {
+    url: `http://127.0.0.1:${server.addr.port}/download`,
+    requested,
+    [Symbol.asyncDispose]: () => server.shutdown(),
+  };
 }
 
 async function sha256Hex(text: string): Promise<string> {
@@ -144,14 +143,20 @@ async function runInstaller(
   };
 }
 
-/** A temp HOME with a not-yet-created install dir inside it; removed after `fn`. */
-async function withHome(fn: (home: string, installDir: string) => Promise<void>): Promise<void> {
-  const home = await Deno.makeTempDir({ prefix: "claude-peers-install-test-" });
-  try {
-    await fn(home, join(home, "bin"));
-  } finally {
-    await Deno.remove(home, { recursive: true });
-  }
+/** A temp HOME with a not-yet-created install dir inside it, removed on disposal. */
+interface TempHome extends AsyncDisposable {
+  home: string;
+  installDir: string;
+}
+
+/** `await using sandbox = await createTempHome()`. */
+async function createTempHome(): Promise<TempHome> {
+  const temp = await createTempDir("claude-peers-install-test-");
+  return {
+    home: temp.path,
+    installDir: join(temp.path, "bin"),
+    [Symbol.asyncDispose]: () => temp[Symbol.asyncDispose](),
+  };
 }
 
 function runSh(release: Release, home: string, installDir: string, extra = {}) {
@@ -233,23 +238,22 @@ Deno.test({
   name: `install.sh installs a verified, runnable binary for this machine${shIgnored}`,
   ignore: onWindows,
   async fn() {
-    await withRelease(await unixRelease(FAKE_BINARY), async (release) => {
-      await withHome(async (home, installDir) => {
-        const result = await runSh(release, home, installDir);
-        assert.equal(result.code, 0, result.stderr);
-        assert.equal(result.stderr, "");
-        const binary = join(installDir, "claude-peers");
-        assert.equal(await Deno.readTextFile(binary), FAKE_BINARY);
-        assert.ok(((await Deno.stat(binary)).mode ?? 0) & 0o100, "binary is not executable");
-        assert.deepEqual(await listDir(installDir), ["claude-peers"]);
-        const run = await new Deno.Command(binary, { args: ["--version"] }).output();
-        assert.equal(new TextDecoder().decode(run.stdout), "claude-peers 9.9.9 (fake)\n");
-        assert.match(result.stdout, /Installed .*claude-peers \(claude-peers 9\.9\.9 \(fake\)\)/);
-        assert.match(result.stdout, /is not on your PATH/);
-        assert.ok(result.stdout.includes(`export PATH="${installDir}:$PATH"`), result.stdout);
-        assert.match(result.stdout, /claude-peers install/);
-      });
-    });
+    await using release = serveRelease(await unixRelease(FAKE_BINARY));
+    await using sandbox = await createTempHome();
+    const { home, installDir } = sandbox;
+    const result = await runSh(release, home, installDir);
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stderr, "");
+    const binary = join(installDir, "claude-peers");
+    assert.equal(await Deno.readTextFile(binary), FAKE_BINARY);
+    assert.ok(((await Deno.stat(binary)).mode ?? 0) & 0o100, "binary is not executable");
+    assert.deepEqual(await listDir(installDir), ["claude-peers"]);
+    const run = await new Deno.Command(binary, { args: ["--version"] }).output();
+    assert.equal(new TextDecoder().decode(run.stdout), "claude-peers 9.9.9 (fake)\n");
+    assert.match(result.stdout, /Installed .*claude-peers \(claude-peers 9\.9\.9 \(fake\)\)/);
+    assert.match(result.stdout, /is not on your PATH/);
+    assert.ok(result.stdout.includes(`export PATH="${installDir}:$PATH"`), result.stdout);
+    assert.match(result.stdout, /claude-peers install/);
   },
 });
 
@@ -257,15 +261,14 @@ Deno.test({
   name: `install.sh downloads the target named by CLAUDE_PEERS_TARGET${shIgnored}`,
   ignore: onWindows,
   async fn() {
-    await withRelease(await unixRelease(FAKE_BINARY), async (release) => {
-      await withHome(async (home, installDir) => {
-        const target = "aarch64-apple-darwin";
-        const result = await runSh(release, home, installDir, { CLAUDE_PEERS_TARGET: target });
-        assert.equal(result.code, 0, result.stderr);
-        assert.deepEqual(release.requested, [`claude-peers-${target}`, "SHA256SUMS"]);
-        assert.equal(await Deno.readTextFile(join(installDir, "claude-peers")), FAKE_BINARY);
-      });
-    });
+    await using release = serveRelease(await unixRelease(FAKE_BINARY));
+    await using sandbox = await createTempHome();
+    const { home, installDir } = sandbox;
+    const target = "aarch64-apple-darwin";
+    const result = await runSh(release, home, installDir, { CLAUDE_PEERS_TARGET: target });
+    assert.equal(result.code, 0, result.stderr);
+    assert.deepEqual(release.requested, [`claude-peers-${target}`, "SHA256SUMS"]);
+    assert.equal(await Deno.readTextFile(join(installDir, "claude-peers")), FAKE_BINARY);
   },
 });
 
@@ -274,20 +277,19 @@ Deno.test({
     `install.sh replaces an earlier install and sees an install dir already on PATH${shIgnored}`,
   ignore: onWindows,
   async fn() {
-    await withRelease(await unixRelease(FAKE_BINARY), async (release) => {
-      await withHome(async (home, installDir) => {
-        await Deno.mkdir(installDir);
-        await Deno.writeTextFile(join(installDir, "claude-peers"), OLD_BINARY, { mode: 0o755 });
-        const result = await runSh(release, home, installDir, {
-          PATH: `${Deno.env.get("PATH")}:${installDir}`,
-        });
-        assert.equal(result.code, 0, result.stderr);
-        assert.equal(await Deno.readTextFile(join(installDir, "claude-peers")), FAKE_BINARY);
-        assert.deepEqual(await listDir(installDir), ["claude-peers"]);
-        assert.doesNotMatch(result.stdout, /not on your PATH/);
-        assert.match(result.stdout, /Next, register it with Claude Code: claude-peers install\n$/);
-      });
+    await using release = serveRelease(await unixRelease(FAKE_BINARY));
+    await using sandbox = await createTempHome();
+    const { home, installDir } = sandbox;
+    await Deno.mkdir(installDir);
+    await Deno.writeTextFile(join(installDir, "claude-peers"), OLD_BINARY, { mode: 0o755 });
+    const result = await runSh(release, home, installDir, {
+      PATH: `${Deno.env.get("PATH")}:${installDir}`,
     });
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(await Deno.readTextFile(join(installDir, "claude-peers")), FAKE_BINARY);
+    assert.deepEqual(await listDir(installDir), ["claude-peers"]);
+    assert.doesNotMatch(result.stdout, /not on your PATH/);
+    assert.match(result.stdout, /Next, register it with Claude Code: claude-peers install\n$/);
   },
 });
 
@@ -299,16 +301,15 @@ Deno.test({
     assets.SHA256SUMS = await checksums(
       Object.fromEntries(UNIX_TARGETS.map((t) => [`claude-peers-${t}`, "something else"])),
     );
-    await withRelease(assets, async (release) => {
-      await withHome(async (home, installDir) => {
-        await Deno.mkdir(installDir);
-        await Deno.writeTextFile(join(installDir, "claude-peers"), OLD_BINARY, { mode: 0o755 });
-        const result = await runSh(release, home, installDir);
-        assertOneLineError(result, "checksum mismatch for");
-        assert.equal(await Deno.readTextFile(join(installDir, "claude-peers")), OLD_BINARY);
-        assert.deepEqual(await listDir(installDir), ["claude-peers"]);
-      });
-    });
+    await using release = serveRelease(assets);
+    await using sandbox = await createTempHome();
+    const { home, installDir } = sandbox;
+    await Deno.mkdir(installDir);
+    await Deno.writeTextFile(join(installDir, "claude-peers"), OLD_BINARY, { mode: 0o755 });
+    const result = await runSh(release, home, installDir);
+    assertOneLineError(result, "checksum mismatch for");
+    assert.equal(await Deno.readTextFile(join(installDir, "claude-peers")), OLD_BINARY);
+    assert.deepEqual(await listDir(installDir), ["claude-peers"]);
   },
 });
 
@@ -316,13 +317,12 @@ Deno.test({
   name: `install.sh fails clearly when the binary is not in the release${shIgnored}`,
   ignore: onWindows,
   async fn() {
-    await withRelease({ SHA256SUMS: "" }, async (release) => {
-      await withHome(async (home, installDir) => {
-        const result = await runSh(release, home, installDir);
-        assertOneLineError(result, `could not download "${release.url}/claude-peers-`);
-        assert.equal(await listDir(installDir), undefined);
-      });
-    });
+    await using release = serveRelease({ SHA256SUMS: "" });
+    await using sandbox = await createTempHome();
+    const { home, installDir } = sandbox;
+    const result = await runSh(release, home, installDir);
+    assertOneLineError(result, `could not download "${release.url}/claude-peers-`);
+    assert.equal(await listDir(installDir), undefined);
   },
 });
 
@@ -332,13 +332,12 @@ Deno.test({
   async fn() {
     const assets = await unixRelease(FAKE_BINARY);
     assets.SHA256SUMS = await checksums({ "claude-peers-other-target": FAKE_BINARY });
-    await withRelease(assets, async (release) => {
-      await withHome(async (home, installDir) => {
-        const result = await runSh(release, home, installDir);
-        assertOneLineError(result, "has no checksum for");
-        assert.equal(await listDir(installDir), undefined);
-      });
-    });
+    await using release = serveRelease(assets);
+    await using sandbox = await createTempHome();
+    const { home, installDir } = sandbox;
+    const result = await runSh(release, home, installDir);
+    assertOneLineError(result, "has no checksum for");
+    assert.equal(await listDir(installDir), undefined);
   },
 });
 
@@ -346,17 +345,16 @@ Deno.test({
   name: `install.sh rejects an unsupported platform before downloading anything${shIgnored}`,
   ignore: onWindows,
   async fn() {
-    await withRelease(await unixRelease(FAKE_BINARY), async (release) => {
-      await withHome(async (home, installDir) => {
-        const shim = await unameShim(home, "SunOS", "i86pc");
-        const result = await runSh(release, home, installDir, {
-          PATH: `${shim}:${Deno.env.get("PATH")}`,
-        });
-        assertOneLineError(result, `unsupported platform "SunOS i86pc"`);
-        assert.deepEqual(release.requested, []);
-        assert.equal(await listDir(installDir), undefined);
-      });
+    await using release = serveRelease(await unixRelease(FAKE_BINARY));
+    await using sandbox = await createTempHome();
+    const { home, installDir } = sandbox;
+    const shim = await unameShim(home, "SunOS", "i86pc");
+    const result = await runSh(release, home, installDir, {
+      PATH: `${shim}:${Deno.env.get("PATH")}`,
     });
+    assertOneLineError(result, `unsupported platform "SunOS i86pc"`);
+    assert.deepEqual(release.requested, []);
+    assert.equal(await listDir(installDir), undefined);
   },
 });
 
@@ -364,16 +362,15 @@ Deno.test({
   name: `install.sh rejects an unsupported CPU on a supported system${shIgnored}`,
   ignore: onWindows,
   async fn() {
-    await withRelease(await unixRelease(FAKE_BINARY), async (release) => {
-      await withHome(async (home, installDir) => {
-        const shim = await unameShim(home, "Linux", "riscv64");
-        const result = await runSh(release, home, installDir, {
-          PATH: `${shim}:${Deno.env.get("PATH")}`,
-        });
-        assertOneLineError(result, `unsupported platform "Linux riscv64"`);
-        assert.deepEqual(release.requested, []);
-      });
+    await using release = serveRelease(await unixRelease(FAKE_BINARY));
+    await using sandbox = await createTempHome();
+    const { home, installDir } = sandbox;
+    const shim = await unameShim(home, "Linux", "riscv64");
+    const result = await runSh(release, home, installDir, {
+      PATH: `${shim}:${Deno.env.get("PATH")}`,
     });
+    assertOneLineError(result, `unsupported platform "Linux riscv64"`);
+    assert.deepEqual(release.requested, []);
   },
 });
 
@@ -382,13 +379,12 @@ Deno.test({
   ignore: onWindows,
   async fn() {
     const broken = "#!/bin/sh\necho 'cannot execute: wrong architecture' >&2\nexit 126\n";
-    await withRelease(await unixRelease(broken), async (release) => {
-      await withHome(async (home, installDir) => {
-        const result = await runSh(release, home, installDir);
-        assertOneLineError(result, "does not run on this machine: cannot execute");
-        assert.equal(await listDir(installDir), undefined);
-      });
-    });
+    await using release = serveRelease(await unixRelease(broken));
+    await using sandbox = await createTempHome();
+    const { home, installDir } = sandbox;
+    const result = await runSh(release, home, installDir);
+    assertOneLineError(result, "does not run on this machine: cannot execute");
+    assert.equal(await listDir(installDir), undefined);
   },
 });
 
@@ -398,22 +394,21 @@ Deno.test({
   }`,
   ignore: onWindows || fallbackIgnored !== "",
   async fn() {
-    await withRelease(await unixRelease(FAKE_BINARY), async (release) => {
-      await withHome(async (home, installDir) => {
-        const bin = join(home, "tools");
-        await Deno.mkdir(bin);
-        for (const tool of FALLBACK_TOOLS) await Deno.symlink(findOnPath(tool)!, join(bin, tool));
-        const result = await runInstaller(findOnPath("sh")!, [INSTALL_SH], {
-          HOME: home,
-          PATH: bin,
-          CLAUDE_PEERS_RELEASE_URL: release.url,
-          CLAUDE_PEERS_INSTALL_DIR: installDir,
-        });
-        assert.equal(result.code, 0, result.stderr);
-        assert.equal(await Deno.readTextFile(join(installDir, "claude-peers")), FAKE_BINARY);
-        assert.deepEqual(await listDir(installDir), ["claude-peers"]);
-      });
+    await using release = serveRelease(await unixRelease(FAKE_BINARY));
+    await using sandbox = await createTempHome();
+    const { home, installDir } = sandbox;
+    const bin = join(home, "tools");
+    await Deno.mkdir(bin);
+    for (const tool of FALLBACK_TOOLS) await Deno.symlink(findOnPath(tool)!, join(bin, tool));
+    const result = await runInstaller(findOnPath("sh")!, [INSTALL_SH], {
+      HOME: home,
+      PATH: bin,
+      CLAUDE_PEERS_RELEASE_URL: release.url,
+      CLAUDE_PEERS_INSTALL_DIR: installDir,
     });
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(await Deno.readTextFile(join(installDir, "claude-peers")), FAKE_BINARY);
+    assert.deepEqual(await listDir(installDir), ["claude-peers"]);
   },
 });
 
@@ -421,17 +416,16 @@ Deno.test({
   name: `install.ps1 installs a verified binary${pwshIgnored}`,
   ignore: !pwsh,
   async fn() {
-    await withRelease(await windowsRelease(FAKE_BINARY), async (release) => {
-      await withHome(async (home, installDir) => {
-        const result = await runPs1(release, home, installDir);
-        assert.equal(result.code, 0, result.stderr);
-        assert.equal(await Deno.readTextFile(join(installDir, "claude-peers.exe")), FAKE_BINARY);
-        assert.deepEqual(await listDir(installDir), ["claude-peers.exe"]);
-        assert.match(result.stdout, /Installed /);
-        assert.match(result.stdout, /is not on your PATH/);
-        assert.match(result.stdout, /claude-peers(\.exe)?"? install/);
-      });
-    });
+    await using release = serveRelease(await windowsRelease(FAKE_BINARY));
+    await using sandbox = await createTempHome();
+    const { home, installDir } = sandbox;
+    const result = await runPs1(release, home, installDir);
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(await Deno.readTextFile(join(installDir, "claude-peers.exe")), FAKE_BINARY);
+    assert.deepEqual(await listDir(installDir), ["claude-peers.exe"]);
+    assert.match(result.stdout, /Installed /);
+    assert.match(result.stdout, /is not on your PATH/);
+    assert.match(result.stdout, /claude-peers(\.exe)?"? install/);
   },
 });
 
@@ -442,16 +436,15 @@ Deno.test({
   async fn() {
     const assets = await windowsRelease(FAKE_BINARY);
     assets.SHA256SUMS = await checksums({ [WINDOWS_ASSET]: "something else" });
-    await withRelease(assets, async (release) => {
-      await withHome(async (home, installDir) => {
-        await Deno.mkdir(installDir);
-        await Deno.writeTextFile(join(installDir, "claude-peers.exe"), OLD_BINARY);
-        const result = await runPs1(release, home, installDir);
-        assertOneLineError(result, "checksum mismatch for");
-        assert.equal(await Deno.readTextFile(join(installDir, "claude-peers.exe")), OLD_BINARY);
-        assert.deepEqual(await listDir(installDir), ["claude-peers.exe"]);
-      });
-    });
+    await using release = serveRelease(assets);
+    await using sandbox = await createTempHome();
+    const { home, installDir } = sandbox;
+    await Deno.mkdir(installDir);
+    await Deno.writeTextFile(join(installDir, "claude-peers.exe"), OLD_BINARY);
+    const result = await runPs1(release, home, installDir);
+    assertOneLineError(result, "checksum mismatch for");
+    assert.equal(await Deno.readTextFile(join(installDir, "claude-peers.exe")), OLD_BINARY);
+    assert.deepEqual(await listDir(installDir), ["claude-peers.exe"]);
   },
 });
 
@@ -459,13 +452,12 @@ Deno.test({
   name: `install.ps1 fails clearly when the binary is not in the release${pwshIgnored}`,
   ignore: !pwsh,
   async fn() {
-    await withRelease({ SHA256SUMS: "" }, async (release) => {
-      await withHome(async (home, installDir) => {
-        const result = await runPs1(release, home, installDir);
-        assertOneLineError(result, `could not download "${release.url}/${WINDOWS_ASSET}"`);
-        assert.equal(await listDir(installDir), undefined);
-      });
-    });
+    await using release = serveRelease({ SHA256SUMS: "" });
+    await using sandbox = await createTempHome();
+    const { home, installDir } = sandbox;
+    const result = await runPs1(release, home, installDir);
+    assertOneLineError(result, `could not download "${release.url}/${WINDOWS_ASSET}"`);
+    assert.equal(await listDir(installDir), undefined);
   },
 });
 
@@ -475,13 +467,12 @@ Deno.test({
   async fn() {
     const assets = await windowsRelease(FAKE_BINARY);
     assets.SHA256SUMS = await checksums({ "claude-peers-other-target.exe": FAKE_BINARY });
-    await withRelease(assets, async (release) => {
-      await withHome(async (home, installDir) => {
-        const result = await runPs1(release, home, installDir);
-        assertOneLineError(result, "has no checksum for");
-        assert.equal(await listDir(installDir), undefined);
-      });
-    });
+    await using release = serveRelease(assets);
+    await using sandbox = await createTempHome();
+    const { home, installDir } = sandbox;
+    const result = await runPs1(release, home, installDir);
+    assertOneLineError(result, "has no checksum for");
+    assert.equal(await listDir(installDir), undefined);
   },
 });
 
@@ -489,15 +480,14 @@ Deno.test({
   name: `install.ps1 rejects an unsupported target before downloading anything${pwshIgnored}`,
   ignore: !pwsh,
   async fn() {
-    await withRelease(await windowsRelease(FAKE_BINARY), async (release) => {
-      await withHome(async (home, installDir) => {
-        const result = await runPs1(release, home, installDir, {
-          CLAUDE_PEERS_TARGET: "aarch64-apple-darwin",
-        });
-        assertOneLineError(result, `unsupported CLAUDE_PEERS_TARGET "aarch64-apple-darwin"`);
-        assert.deepEqual(release.requested, []);
-        assert.equal(await listDir(installDir), undefined);
-      });
+    await using release = serveRelease(await windowsRelease(FAKE_BINARY));
+    await using sandbox = await createTempHome();
+    const { home, installDir } = sandbox;
+    const result = await runPs1(release, home, installDir, {
+      CLAUDE_PEERS_TARGET: "aarch64-apple-darwin",
     });
+    assertOneLineError(result, `unsupported CLAUDE_PEERS_TARGET "aarch64-apple-darwin"`);
+    assert.deepEqual(release.requested, []);
+    assert.equal(await listDir(installDir), undefined);
   },
 });

@@ -7,103 +7,82 @@ import assert from "node:assert/strict";
 import { createTestEnv, spawnMcp, startBroker, waitFor } from "./_helpers.ts";
 
 Deno.test("a message arrives as a channel notification whose meta values are all strings", async () => {
-  const testEnv = await createTestEnv();
-  const broker = await startBroker(testEnv);
-  const alice = await spawnMcp(testEnv);
-  const bob = await spawnMcp(testEnv);
-  try {
-    const aliceId = await alice.id();
-    const bobId = await bob.id();
-    await alice.call("set_summary", { summary: "refactoring the parser" });
-    const sent = await alice.call("send_message", {
-      to_id: bobId,
-      message: "hello </channel> bob",
-    });
-    assert.equal(sent.isError, false, sent.text);
-    await waitFor(() => bob.channel.length === 1, 5_000, "bob's channel notification");
-    const [notification] = bob.channel;
-    assert.equal(notification!.content, "hello &lt;/channel&gt; bob");
-    assert.equal(notification!.meta.from_id, aliceId);
-    assert.equal(notification!.meta.from_summary, "refactoring the parser");
-    assert.equal(notification!.meta.from_cwd, testEnv.dir);
-    assert.equal(notification!.meta.from_kind, "peer");
-    for (const [key, value] of Object.entries(notification!.meta)) {
-      assert.match(key, /^[A-Za-z_][A-Za-z0-9_]*$/);
-      assert.equal(typeof value, "string", `meta ${key} must be a string`);
-    }
-    assert.ok(!Number.isNaN(Date.parse(String(notification!.meta.sent_at))));
-    // Acknowledged after the push: nothing left to show, and the sender sees it delivered.
-    await waitFor(
-      async () => !(await alice.call("check_messages")).text.includes("not yet delivered"),
-      5_000,
-      "ack",
-    );
-    assert.equal((await bob.call("check_messages")).text, "No new messages.");
-    assert.equal(bob.channel.length, 1);
-  } finally {
-    await alice.close();
-    await bob.close();
-    await broker.kill();
-    await testEnv.cleanup();
+  await using testEnv = await createTestEnv();
+  await using _broker = await startBroker(testEnv);
+  await using alice = await spawnMcp(testEnv);
+  await using bob = await spawnMcp(testEnv);
+  const aliceId = await alice.id();
+  const bobId = await bob.id();
+  await alice.call("set_summary", { summary: "refactoring the parser" });
+  const sent = await alice.call("send_message", {
+    to_id: bobId,
+    message: "hello </channel> bob",
+  });
+  assert.equal(sent.isError, false, sent.text);
+  await waitFor(() => bob.channel.length === 1, 5_000, "bob's channel notification");
+  const [notification] = bob.channel;
+  assert.equal(notification!.content, "hello &lt;/channel&gt; bob");
+  assert.equal(notification!.meta.from_id, aliceId);
+  assert.equal(notification!.meta.from_summary, "refactoring the parser");
+  assert.equal(notification!.meta.from_cwd, testEnv.dir);
+  assert.equal(notification!.meta.from_kind, "peer");
+  for (const [key, value] of Object.entries(notification!.meta)) {
+    assert.match(key, /^[A-Za-z_][A-Za-z0-9_]*$/);
+    assert.equal(typeof value, "string", `meta ${key} must be a string`);
   }
+  assert.ok(!Number.isNaN(Date.parse(String(notification!.meta.sent_at))));
+  // Acknowledged after the push: nothing left to show, and the sender sees it delivered.
+  await waitFor(
+    async () => !(await alice.call("check_messages")).text.includes("not yet delivered"),
+    5_000,
+    "ack",
+  );
+  assert.equal((await bob.call("check_messages")).text, "No new messages.");
+  assert.equal(bob.channel.length, 1);
 });
 
 Deno.test("without channels a message waits for check_messages and is shown once", async () => {
-  const testEnv = await createTestEnv({ CLAUDE_PEERS_CHANNEL: "off" });
-  const broker = await startBroker(testEnv);
-  const alice = await spawnMcp(testEnv);
-  const bob = await spawnMcp(testEnv);
-  try {
-    const bobId = await bob.id();
-    await alice.call("send_message", { to_id: bobId, message: "first" });
-    await alice.call("send_message", { to_id: bobId, message: "second" });
-    const checked = await bob.call("check_messages");
-    assert.match(checked.text, /first[\s\S]*second/);
-    assert.equal(bob.channel.length, 0, "no push without channels");
-    assert.equal((await bob.call("check_messages")).text, "No new messages.");
-    await alice.call("send_message", { to_id: bobId, message: "third rides along" });
-    await waitFor(
-      async () => {
-        const listed = await bob.call("list_peers", { scope: "machine" });
-        return listed.text.includes("third rides along");
-      },
-      5_000,
-      "the held message on another tool's result",
-    );
-    assert.equal((await bob.call("check_messages")).text, "No new messages.");
-  } finally {
-    await alice.close();
-    await bob.close();
-    await broker.kill();
-    await testEnv.cleanup();
-  }
+  await using testEnv = await createTestEnv({ CLAUDE_PEERS_CHANNEL: "off" });
+  await using _broker = await startBroker(testEnv);
+  await using alice = await spawnMcp(testEnv);
+  await using bob = await spawnMcp(testEnv);
+  const bobId = await bob.id();
+  await alice.call("send_message", { to_id: bobId, message: "first" });
+  await alice.call("send_message", { to_id: bobId, message: "second" });
+  const checked = await bob.call("check_messages");
+  assert.match(checked.text, /first[\s\S]*second/);
+  assert.equal(bob.channel.length, 0, "no push without channels");
+  assert.equal((await bob.call("check_messages")).text, "No new messages.");
+  await alice.call("send_message", { to_id: bobId, message: "third rides along" });
+  await waitFor(
+    async () => {
+      const listed = await bob.call("list_peers", { scope: "machine" });
+      return listed.text.includes("third rides along");
+    },
+    5_000,
+    "the held message on another tool's result",
+  );
+  assert.equal((await bob.call("check_messages")).text, "No new messages.");
 });
 
 Deno.test("messages sent in parallel by one session arrive in the order it sent them", async () => {
-  const testEnv = await createTestEnv();
-  const broker = await startBroker(testEnv);
-  const alice = await spawnMcp(testEnv);
-  const bob = await spawnMcp(testEnv);
-  try {
-    const bobId = await bob.id();
-    const texts = Array.from({ length: 60 }, (_, i) => `parallel ${i}`);
-    const results = await Promise.all(
-      texts.map((message) => alice.call("send_message", { to_id: bobId, message })),
-    );
-    assert.ok(results.every((result) => !result.isError));
-    await waitFor(() => bob.channel.length === texts.length, 10_000, "every message");
-    assert.deepEqual(bob.channel.map((notification) => notification.content), texts);
-    const unknown = await Promise.all([
-      alice.call("send_message", { to_id: "zzzzzzzz", message: "nobody" }),
-      alice.call("send_message", { to_id: bobId, message: "still delivered" }),
-    ]);
-    assert.equal(unknown[0].isError, true, "one failure in a batch fails only that message");
-    assert.match(unknown[0].text, /Peer "zzzzzzzz" is not registered/);
-    assert.equal(unknown[1].isError, false);
-  } finally {
-    await alice.close();
-    await bob.close();
-    await broker.kill();
-    await testEnv.cleanup();
-  }
+  await using testEnv = await createTestEnv();
+  await using _broker = await startBroker(testEnv);
+  await using alice = await spawnMcp(testEnv);
+  await using bob = await spawnMcp(testEnv);
+  const bobId = await bob.id();
+  const texts = Array.from({ length: 60 }, (_, i) => `parallel ${i}`);
+  const results = await Promise.all(
+    texts.map((message) => alice.call("send_message", { to_id: bobId, message })),
+  );
+  assert.ok(results.every((result) => !result.isError));
+  await waitFor(() => bob.channel.length === texts.length, 10_000, "every message");
+  assert.deepEqual(bob.channel.map((notification) => notification.content), texts);
+  const unknown = await Promise.all([
+    alice.call("send_message", { to_id: "zzzzzzzz", message: "nobody" }),
+    alice.call("send_message", { to_id: bobId, message: "still delivered" }),
+  ]);
+  assert.equal(unknown[0].isError, true, "one failure in a batch fails only that message");
+  assert.match(unknown[0].text, /Peer "zzzzzzzz" is not registered/);
+  assert.equal(unknown[1].isError, false);
 });

@@ -6,10 +6,9 @@
 import assert from "node:assert/strict";
 import { createTestEnv, spawnMcp, startBroker, waitFor } from "./_helpers.ts";
 
-interface FakeOpenAi {
+interface FakeOpenAi extends AsyncDisposable {
   url: string;
   requests: { model: string; messages: { role: string; content: string }[] }[];
-  close: () => Promise<void>;
 }
 
 function startFakeOpenAi(status: number): FakeOpenAi {
@@ -45,69 +44,55 @@ function startFakeOpenAi(status: number): FakeOpenAi {
   return {
     url: `http://127.0.0.1:${server.addr.port}/v1`,
     requests,
-    close: () => server.shutdown(),
+    [Symbol.asyncDispose]: () => server.shutdown(),
   };
 }
 
 Deno.test("with an API key the session summarises itself from its directory and files", async () => {
-  const fake = startFakeOpenAi(200);
-  const testEnv = await createTestEnv();
-  const broker = await startBroker(testEnv);
-  const observer = await spawnMcp(testEnv);
-  const summarised = await spawnMcp(testEnv, {
+  await using fake = startFakeOpenAi(200);
+  await using testEnv = await createTestEnv();
+  await using _broker = await startBroker(testEnv);
+  await using observer = await spawnMcp(testEnv);
+  await using summarised = await spawnMcp(testEnv, {
     env: { OPENAI_API_KEY: "test-key", OPENAI_BASE_URL: fake.url },
   });
-  const custom = await spawnMcp(testEnv, {
+  await using _custom = await spawnMcp(testEnv, {
     env: {
       OPENAI_API_KEY: "test-key",
       OPENAI_BASE_URL: fake.url,
       CLAUDE_PEERS_SUMMARY_MODEL: "tiny-model",
     },
   });
-  try {
-    const id = await summarised.id();
-    await waitFor(
-      async () => {
-        const listed = await observer.call("list_peers", { scope: "machine" });
-        return listed.text.includes(`id: ${id}`) &&
-          listed.text.includes("Tuning the flux capacitor tests.");
-      },
-      15_000,
-      "the auto-summary to show up",
-    );
-    await waitFor(() => fake.requests.length === 2, 15_000, "both summary requests");
-    const models = fake.requests.map((request) => request.model).sort();
-    assert.deepEqual(models, ["gpt-4o-mini", "tiny-model"]);
-    assert.ok(fake.requests.every((r) => r.messages.some((m) => m.content.includes(testEnv.dir))));
-  } finally {
-    await Promise.all([observer.close(), summarised.close(), custom.close()]);
-    await broker.kill();
-    await fake.close();
-    await testEnv.cleanup();
-  }
+  const id = await summarised.id();
+  await waitFor(
+    async () => {
+      const listed = await observer.call("list_peers", { scope: "machine" });
+      return listed.text.includes(`id: ${id}`) &&
+        listed.text.includes("Tuning the flux capacitor tests.");
+    },
+    15_000,
+    "the auto-summary to show up",
+  );
+  await waitFor(() => fake.requests.length === 2, 15_000, "both summary requests");
+  const models = fake.requests.map((request) => request.model).sort();
+  assert.deepEqual(models, ["gpt-4o-mini", "tiny-model"]);
+  assert.ok(fake.requests.every((r) => r.messages.some((m) => m.content.includes(testEnv.dir))));
 });
 
 Deno.test("a failing summary service is logged with its reason and the server keeps working", async () => {
-  const fake = startFakeOpenAi(500);
-  const testEnv = await createTestEnv();
-  const broker = await startBroker(testEnv);
-  const peer = await spawnMcp(testEnv, {
+  await using fake = startFakeOpenAi(500);
+  await using testEnv = await createTestEnv();
+  await using _broker = await startBroker(testEnv);
+  await using peer = await spawnMcp(testEnv, {
     env: { OPENAI_API_KEY: "test-key", OPENAI_BASE_URL: fake.url },
   });
-  try {
-    await waitFor(
-      () => peer.stderr().includes("auto-summary failed"),
-      20_000,
-      "the failure to be logged",
-    );
-    assert.match(peer.stderr(), /auto-summary failed: .*500/);
-    const whoami = await peer.call("whoami");
-    assert.equal(whoami.isError, false);
-    assert.match(whoami.text, /summary: \(none: call set_summary\)/);
-  } finally {
-    await peer.close();
-    await broker.kill();
-    await fake.close();
-    await testEnv.cleanup();
-  }
+  await waitFor(
+    () => peer.stderr().includes("auto-summary failed"),
+    20_000,
+    "the failure to be logged",
+  );
+  assert.match(peer.stderr(), /auto-summary failed: .*500/);
+  const whoami = await peer.call("whoami");
+  assert.equal(whoami.isError, false);
+  assert.match(whoami.text, /summary: \(none: call set_summary\)/);
 });
