@@ -1,12 +1,14 @@
 /**
- * Talking to Claude Code: running its `claude` command and reading where it registered
- * claude-peers. Reads the config files directly instead of `claude mcp get`, which starts
- * every server it checks (and so a broker).
+ * Talking to Claude Code: running its `claude` command, reading where it registered
+ * claude-peers, and reading and writing its settings.json (where the hooks live). Reads the
+ * config files directly instead of `claude mcp get`, which starts every server it checks (and
+ * so a broker).
  *
  * @module
  */
-import { join } from "node:path";
-import type { Config } from "../broker/config.ts";
+import { basename, dirname, join } from "node:path";
+import type { Config, Env } from "../broker/config.ts";
+import { parseSettings, type Settings } from "./hook_settings.ts";
 
 /** The name claude-peers is registered under. */
 export const SERVER_NAME = "claude-peers";
@@ -128,5 +130,72 @@ async function readJson(path: string): Promise<Record<string, unknown> | null> {
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return null;
     throw new Error(`Cannot read "${path}": ${error instanceof Error ? error.message : error}`);
+  }
+}
+
+/**
+ * Claude Code's user settings.json: in CLAUDE_CONFIG_DIR when that is set, else in ~/.claude
+ * (while `.claude.json` sits in the home directory itself, as {@link Config.claudeConfigDir}
+ * says). Config knows the directory but not which case it is, hence the one look at `env`.
+ */
+export function userSettingsPath(config: Config, env: Env = Deno.env): string {
+  return env.get("CLAUDE_CONFIG_DIR")
+    ? join(config.claudeConfigDir, "settings.json")
+    : join(config.claudeConfigDir, ".claude", "settings.json");
+}
+
+/** The project settings.json of the project in `cwd`. */
+export function projectSettingsPath(cwd: string): string {
+  return join(cwd, ".claude", "settings.json");
+}
+
+/** A settings file as read; a missing file reads as `{}` with `text` null. */
+export interface SettingsFile {
+  path: string;
+  settings: Settings;
+  text: string | null;
+}
+
+/** Reads settings.json at `path`; throws when it is not a JSON object. */
+export async function readSettingsFile(path: string): Promise<SettingsFile> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return { path, settings: {}, text: null };
+    throw error;
+  }
+  try {
+    return { path, settings: parseSettings(text), text };
+  } catch (error) {
+    throw new Error(
+      `Claude Code settings "${path}" are not valid JSON (${
+        (error as Error).message
+      }): fix the file, then run this again`,
+    );
+  }
+}
+
+/**
+ * Replaces the file at `path` with `text` atomically (a temp file beside it, then rename),
+ * keeping its mode; a symlink stays a symlink (the file it points at is replaced). Creates
+ * the file (mode as the umask gives) and its directory when missing.
+ */
+export async function writeSettingsFile(path: string, text: string): Promise<void> {
+  const target = await Deno.realPath(path).catch((error) => {
+    if (error instanceof Deno.errors.NotFound) return path;
+    throw error;
+  });
+  const mode = (await Deno.stat(target).catch(() => null))?.mode;
+  await Deno.mkdir(dirname(target), { recursive: true });
+  const temp = join(dirname(target), `.${basename(target)}.${crypto.randomUUID()}.tmp`);
+  try {
+    await Deno.writeTextFile(temp, text, { createNew: true });
+    // Deno.rename keeps the temp file's mode: give it the old file's.
+    if (mode != null && Deno.build.os !== "windows") await Deno.chmod(temp, mode & 0o7777);
+    await Deno.rename(temp, target);
+  } catch (error) {
+    await Deno.remove(temp).catch(() => {});
+    throw error;
   }
 }

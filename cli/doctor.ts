@@ -1,10 +1,9 @@
 /**
  * `claude-peers doctor`: checks the set-up and explains each problem with a fix. It never
- * runs `claude mcp list/get` (they start the servers they check, and so a broker).
+ * runs `claude mcp list/get` (they start the servers they check, and so a broker), nor a hook.
  *
  * @module
  */
-import { basename, isAbsolute, join } from "node:path";
 import { type Config, VERSION } from "../broker/config.ts";
 import { BrokerClient, BrokerError, BrokerUnavailableError } from "../broker/client.ts";
 import { selfInvocation } from "../broker/spawn.ts";
@@ -16,6 +15,8 @@ import {
   versionAtLeast,
 } from "./claude_code.ts";
 import { print } from "./fail.ts";
+import { type Check, missingExecutable, type Outcome } from "./doctor_check.ts";
+import { checkHooks } from "./doctor_hooks.ts";
 import { type Command, parseNoArguments } from "./command.ts";
 
 /** `claude-peers doctor`. */
@@ -24,21 +25,14 @@ export const doctorCommand: Command = {
   summary: "check the set-up and explain how to fix problems",
   help: `Usage: claude-peers doctor
 
-Checks claude-peers and its Claude Code registration and says how to fix what is wrong.
-Exits 1 when a check fails (warnings alone exit 0).`,
+Checks claude-peers, its Claude Code registration and its hooks, says how a new session
+will get messages, and how to fix what is wrong. Exits 1 when a check fails (warnings alone
+exit 0).`,
   run: runDoctor,
 };
 
 /** Claude Code versions before this one have no channels. */
 export const CHANNELS_SINCE = "2.1.80";
-
-type Outcome = "ok" | "warn" | "fail";
-
-interface Check {
-  outcome: Outcome;
-  text: string;
-  fix?: string;
-}
 
 const MARK: Record<Outcome, string> = { ok: "✔", warn: "!", fail: "✘" };
 
@@ -54,6 +48,7 @@ async function runDoctor(args: string[], config: Config): Promise<number> {
     await checkBroker(config),
     ...await checkFiles(config),
     ...await checkClaude(config),
+    ...await checkHooks(config, Deno.cwd()),
   ];
   for (const check of checks) {
     print(`${MARK[check.outcome]} ${check.text}`);
@@ -195,34 +190,4 @@ async function checkClaude(config: Config): Promise<Check[]> {
     });
   }
   return checks;
-}
-
-/** Why `command` cannot run, or null when it can. */
-async function missingExecutable(
-  command: string,
-  args: string[],
-  searchPath: string,
-): Promise<string | null> {
-  const path = isAbsolute(command) ? command : await findOnPath(command, searchPath);
-  if (!path) return `"${command}" is not on PATH`;
-  const stat = await Deno.stat(path).catch(() => null);
-  if (!stat?.isFile) return `"${path}" does not exist`;
-  if (Deno.build.os !== "windows" && ((stat.mode ?? 0) & 0o111) === 0) {
-    return `"${path}" is not executable`;
-  }
-  if (/^deno(\.exe)?$/.test(basename(path))) {
-    const script = args.find((arg) => arg.endsWith("main.ts"));
-    if (script && !await Deno.stat(script).catch(() => null)) return `"${script}" does not exist`;
-  }
-  return null;
-}
-
-async function findOnPath(command: string, searchPath: string): Promise<string | null> {
-  const separator = Deno.build.os === "windows" ? ";" : ":";
-  for (const dir of searchPath.split(separator)) {
-    if (!dir) continue;
-    const candidate = join(dir, command);
-    if (await Deno.stat(candidate).catch(() => null)) return candidate;
-  }
-  return null;
 }

@@ -1,62 +1,93 @@
 /**
  * `claude-peers install` and `uninstall`: register this program with Claude Code (idempotent)
- * and remove it again, with `--purge` also deleting the database, secret and log.
+ * and its hooks in settings.json, and remove both again, with `--purge` also deleting the
+ * database, secret and log. A settings file that is not valid JSON stops either command before
+ * it changes anything.
  *
  * @module
  */
 import { parseArgs } from "node:util";
 import type { Config } from "../broker/config.ts";
 import { selfInvocation } from "../broker/spawn.ts";
-import { findRegistrations, runClaude, SERVER_NAME } from "./claude_code.ts";
+import {
+  findRegistrations,
+  projectSettingsPath,
+  readSettingsFile,
+  runClaude,
+  SERVER_NAME,
+  userSettingsPath,
+} from "./claude_code.ts";
+import { applyHooks, planHooks } from "./install_hooks.ts";
 import { stopBroker } from "./kill_broker.ts";
 import { print, UsageError } from "./fail.ts";
 import type { Command } from "./command.ts";
 
-/** `claude-peers install [--scope user|project]`. */
+/** `claude-peers install [--scope user|project] [--no-hooks]`. */
 export const installCommand: Command = {
   name: "install",
-  summary: "register claude-peers with Claude Code (--scope user|project)",
-  help: `Usage: claude-peers install [--scope user|project]
+  summary: "register claude-peers and its hooks with Claude Code (--scope user|project)",
+  help: `Usage: claude-peers install [--scope user|project] [--no-hooks]
 
-Registers this claude-peers with Claude Code (claude mcp add). Running it again changes
-nothing; after an upgrade that moved the binary it updates the registration.
+Registers this claude-peers with Claude Code (claude mcp add) and adds its hooks to Claude
+Code's settings.json, so that messages reach a session at its start, after each turn and after
+each tool call. Running it again changes nothing; after an upgrade that moved the binary it
+updates the registration and the hooks. Your own hooks and settings are kept.
 
 Options:
-  --scope user|project   user: all your projects (default); project: .mcp.json here`,
+  --scope user|project   user: all your projects, ~/.claude/settings.json (default);
+                         project: .mcp.json and .claude/settings.json here
+  --no-hooks             register the server only, and remove claude-peers hooks from that
+                         settings.json if an earlier install added them`,
   run: install,
 };
 
 /** `claude-peers uninstall [--scope user|project] [--purge]`. */
 export const uninstallCommand: Command = {
   name: "uninstall",
-  summary: "remove the registration (--purge: also the database, secret and log)",
+  summary: "remove the registration and hooks (--purge: also the database, secret and log)",
   help: `Usage: claude-peers uninstall [--scope user|project] [--purge]
 
-Removes the Claude Code registration.
+Removes the Claude Code registration and the claude-peers hooks (only those; your own hooks
+stay).
 
 Options:
-  --scope user|project   which registration to remove (default: user)
+  --scope user|project   which registration and settings.json to clean (default: user)
   --purge                also stop the broker and delete the database, secret and log`,
   run: uninstall,
 };
 
 const CHANNEL_LAUNCH = `claude --dangerously-load-development-channels server:${SERVER_NAME}`;
 
-function parseScope(args: string[]): { scope: "user" | "project"; purge: boolean } {
+interface Options {
+  scope: "user" | "project";
+  purge: boolean;
+  hooks: boolean;
+}
+
+function parseOptions(args: string[]): Options {
   const { values } = parseArgs({
     args,
-    options: { scope: { type: "string", default: "user" }, purge: { type: "boolean" } },
+    options: {
+      scope: { type: "string", default: "user" },
+      purge: { type: "boolean" },
+      "no-hooks": { type: "boolean" },
+    },
     strict: true,
   });
   if (values.scope !== "user" && values.scope !== "project") {
     throw new UsageError(`--scope must be "user" or "project", got "${values.scope}"`);
   }
-  return { scope: values.scope, purge: values.purge === true };
+  return { scope: values.scope, purge: values.purge === true, hooks: !values["no-hooks"] };
 }
 
 async function install(args: string[], config: Config): Promise<number> {
-  const { scope, purge } = parseScope(args);
+  const { scope, purge, hooks } = parseOptions(args);
   if (purge) throw new UsageError("--purge goes with uninstall");
+  // Every check before the first change: a settings file we cannot edit stops it all.
+  const hookPlan = planHooks(
+    await readSettingsFile(settingsPathOf(scope, config)),
+    hooks ? { add: selfInvocation([]) } : { remove: "--no-hooks" },
+  );
   const wanted = selfInvocation(["mcp"]);
   const existing = (await findRegistrations(config, Deno.cwd(), null)).find((r) =>
     r.scope === scope
@@ -88,13 +119,26 @@ async function install(args: string[], config: Config): Promise<number> {
       }`,
     );
   }
-  print(`\nStart Claude Code with channels so messages arrive at once:\n  ${CHANNEL_LAUNCH}`);
+  await applyHooks(hookPlan);
+  print(
+    hooks
+      ? `\nNew sessions get messages through the hooks. To have them pushed mid-turn, start Claude Code with channels:\n  ${CHANNEL_LAUNCH}`
+      : `\nStart Claude Code with channels so messages arrive at once:\n  ${CHANNEL_LAUNCH}`,
+  );
   print(`Or add an alias to your shell profile:\n  alias claudep='${CHANNEL_LAUNCH}'`);
   return 0;
 }
 
+function settingsPathOf(scope: "user" | "project", config: Config): string {
+  return scope === "user" ? userSettingsPath(config) : projectSettingsPath(Deno.cwd());
+}
+
 async function uninstall(args: string[], config: Config): Promise<number> {
-  const { scope, purge } = parseScope(args);
+  const { scope, purge, hooks } = parseOptions(args);
+  if (!hooks) throw new UsageError("--no-hooks goes with install");
+  const hookPlan = planHooks(await readSettingsFile(settingsPathOf(scope, config)), {
+    remove: "uninstall",
+  });
   const removed = await runClaude(config, ["mcp", "remove", SERVER_NAME, "--scope", scope]);
   if (removed.code === 0) print(`Removed the Claude Code registration (${scope} scope).`);
   else if (/No MCP server named/.test(removed.stderr)) {
@@ -102,6 +146,7 @@ async function uninstall(args: string[], config: Config): Promise<number> {
   } else {throw new Error(
       `"claude mcp remove" failed: ${removed.stderr.trim() || removed.stdout.trim()}`,
     );}
+  await applyHooks(hookPlan);
   if (purge) {
     await stopBroker(config);
     for (

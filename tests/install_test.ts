@@ -1,12 +1,14 @@
 /**
  * install, uninstall and doctor against the real Claude Code CLI (`@anthropic-ai/claude-code`
- * from npm, installed once into .ci/.tools), each test with its own HOME.
+ * from npm, installed once into .ci/.tools), each test with its own HOME: the MCP
+ * registration and the hooks in settings.json.
  *
  * @module
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { createTestEnv, runCli, type TestEnv } from "./_helpers.ts";
+import { claudePeersCommand, createTestEnv, runCli, type TestEnv } from "./_helpers.ts";
+import { claudePeersHooks, HOOK_EVENTS, type WantedHooks } from "../cli/hook_settings.ts";
 
 const CLAUDE_CODE_VERSION = "2.1.330";
 const toolsDir = new URL("../.ci/.tools/claude-code", import.meta.url).pathname;
@@ -64,6 +66,29 @@ async function userRegistration(
   return config.mcpServers?.["claude-peers"];
 }
 
+/** The hooks install should write for the claude-peers under test. */
+function wantedHooks(): WantedHooks {
+  return claudePeersHooks(claudePeersCommand([]));
+}
+
+function userSettingsFile(testEnv: TestEnv): string {
+  return join(testEnv.dir, ".claude", "settings.json");
+}
+
+async function readJsonFile(path: string): Promise<Record<string, unknown>> {
+  return JSON.parse(await Deno.readTextFile(path));
+}
+
+/** A user's settings.json: their own Stop and PostToolUse hooks, and other keys. */
+const USER_SETTINGS = {
+  model: "opus",
+  hooks: {
+    Stop: [{ hooks: [{ type: "command", command: "notify-send done" }] }],
+    PostToolUse: [{ matcher: "Bash", hooks: [{ type: "command", command: "~/bin/audit.sh" }] }],
+  },
+  permissions: { allow: ["Bash(ls:*)"] },
+};
+
 async function runClaude(testEnv: TestEnv, args: string[]): Promise<string> {
   const output = await new Deno.Command(claude!, {
     args,
@@ -80,59 +105,80 @@ Deno.test({
   name: `install registers a working server once, and re-registers a moved binary${reason}`,
   ignore: !claude,
   async fn() {
-    await using testEnv = await createTestEnv(claudeEnv());
-    const first = await runCli(testEnv, ["install"]);
-    assert.equal(first.code, 0, first.stderr);
-    assert.match(first.stdout, /Registered claude-peers with Claude Code \(user scope\)/);
-    assert.match(first.stdout, /--dangerously-load-development-channels server:claude-peers/);
-    const expected = testEnv.command(["mcp"]);
-    assert.deepEqual(await userRegistration(testEnv), {
-      type: "stdio",
-      command: expected.command,
-      args: expected.args,
-      env: {},
-    });
-    const again = await runCli(testEnv, ["install"]);
-    assert.equal(again.code, 0, again.stderr);
-    assert.match(again.stdout, /already registered .*nothing changed/);
-    // Claude Code's own health check starts the registered command and speaks MCP to it.
-    const listed = await runClaude(testEnv, ["mcp", "list"]);
-    assert.match(listed, /claude-peers: .* - ✔ Connected/);
+    const testEnv = await createTestEnv(claudeEnv());
+    try {
+      const first = await runCli(testEnv, ["install"]);
+      assert.equal(first.code, 0, first.stderr);
+      assert.match(first.stdout, /Registered claude-peers with Claude Code \(user scope\)/);
+      assert.match(first.stdout, /--dangerously-load-development-channels server:claude-peers/);
+      const expected = claudePeersCommand(["mcp"]);
+      assert.deepEqual(await userRegistration(testEnv), {
+        type: "stdio",
+        command: expected.command,
+        args: expected.args,
+        env: {},
+      });
+      const again = await runCli(testEnv, ["install"]);
+      assert.equal(again.code, 0, again.stderr);
+      assert.match(again.stdout, /already registered .*nothing changed/);
+      // Claude Code's own health check starts the registered command and speaks MCP to it.
+      const listed = await runClaude(testEnv, ["mcp", "list"]);
+      assert.match(listed, /claude-peers: .* - ✔ Connected/);
 
-    const configPath = join(testEnv.dir, ".claude.json");
-    const config = JSON.parse(await Deno.readTextFile(configPath));
-    config.mcpServers["claude-peers"].command = "/old/place/claude-peers";
-    await Deno.writeTextFile(configPath, JSON.stringify(config));
-    const moved = await runCli(testEnv, ["install"]);
-    assert.equal(moved.code, 0, moved.stderr);
-    assert.match(
-      moved.stdout,
-      /Replaced the old registration: \/old\/place\/claude-peers .*mcp\n/,
-    );
-    assert.equal((await userRegistration(testEnv))?.command, expected.command);
+      const configPath = join(testEnv.dir, ".claude.json");
+      const config = JSON.parse(await Deno.readTextFile(configPath));
+      config.mcpServers["claude-peers"].command = "/old/place/claude-peers";
+      await Deno.writeTextFile(configPath, JSON.stringify(config));
+      const moved = await runCli(testEnv, ["install"]);
+      assert.equal(moved.code, 0, moved.stderr);
+      assert.match(
+        moved.stdout,
+        /Replaced the old registration: \/old\/place\/claude-peers .*mcp\n/,
+      );
+      assert.equal((await userRegistration(testEnv))?.command, expected.command);
+    } finally {
+      await testEnv.cleanup();
+    }
   },
 });
 
 Deno.test({
-  name: `install --scope project writes .mcp.json in the current directory${reason}`,
+  name:
+    `install --scope project writes .mcp.json and .claude/settings.json in the current directory${reason}`,
   ignore: !claude,
   async fn() {
-    await using testEnv = await createTestEnv(claudeEnv());
+    const testEnv = await createTestEnv(claudeEnv());
     const project = join(testEnv.dir, "project");
     await Deno.mkdir(project);
-    const result = await runCli(testEnv, ["install", "--scope", "project"], undefined, project);
-    assert.equal(result.code, 0, result.stderr);
-    const mcp = JSON.parse(await Deno.readTextFile(join(project, ".mcp.json")));
-    assert.equal(mcp.mcpServers["claude-peers"].args.at(-1), "mcp");
-    const removed = await runCli(
-      testEnv,
-      ["uninstall", "--scope", "project"],
-      undefined,
-      project,
-    );
-    assert.equal(removed.code, 0, removed.stderr);
-    const after = JSON.parse(await Deno.readTextFile(join(project, ".mcp.json")));
-    assert.equal(after.mcpServers["claude-peers"], undefined);
+    try {
+      const result = await runCli(testEnv, ["install", "--scope", "project"], undefined, project);
+      assert.equal(result.code, 0, result.stderr);
+      const mcp = JSON.parse(await Deno.readTextFile(join(project, ".mcp.json")));
+      assert.equal(mcp.mcpServers["claude-peers"].args.at(-1), "mcp");
+      const settingsPath = join(project, ".claude", "settings.json");
+      const wanted = wantedHooks();
+      assert.deepEqual(
+        await readJsonFile(settingsPath),
+        { hooks: Object.fromEntries(HOOK_EVENTS.map((event) => [event, [wanted[event]]])) },
+      );
+      assert.equal(
+        await Deno.stat(userSettingsFile(testEnv)).catch(() => null),
+        null,
+        "the user settings are left alone",
+      );
+      const removed = await runCli(
+        testEnv,
+        ["uninstall", "--scope", "project"],
+        undefined,
+        project,
+      );
+      assert.equal(removed.code, 0, removed.stderr);
+      const after = JSON.parse(await Deno.readTextFile(join(project, ".mcp.json")));
+      assert.equal(after.mcpServers["claude-peers"], undefined);
+      assert.deepEqual(await readJsonFile(settingsPath), {});
+    } finally {
+      await testEnv.cleanup();
+    }
   },
 });
 
@@ -141,21 +187,25 @@ Deno.test({
     `uninstall removes the registration and --purge deletes the data and stops the broker${reason}`,
   ignore: !claude,
   async fn() {
-    await using testEnv = await createTestEnv(claudeEnv());
-    assert.equal((await runCli(testEnv, ["install"])).code, 0);
-    assert.equal((await runCli(testEnv, ["peers"])).code, 0, "a broker runs and the files exist");
-    const removed = await runCli(testEnv, ["uninstall"]);
-    assert.equal(removed.code, 0, removed.stderr);
-    assert.match(removed.stdout, /Removed the Claude Code registration/);
-    assert.equal(await userRegistration(testEnv), undefined);
-    const purged = await runCli(testEnv, ["uninstall", "--purge"]);
-    assert.equal(purged.code, 0, purged.stderr);
-    assert.match(purged.stdout, /was not registered/);
-    assert.match(purged.stdout, /stopped/);
-    for (const path of [testEnv.dbPath, `${testEnv.dbPath}.d`]) {
-      assert.equal(await Deno.stat(path).catch(() => null), null, `${path} was deleted`);
+    const testEnv = await createTestEnv(claudeEnv());
+    try {
+      assert.equal((await runCli(testEnv, ["install"])).code, 0);
+      assert.equal((await runCli(testEnv, ["peers"])).code, 0, "a broker runs and the files exist");
+      const removed = await runCli(testEnv, ["uninstall"]);
+      assert.equal(removed.code, 0, removed.stderr);
+      assert.match(removed.stdout, /Removed the Claude Code registration/);
+      assert.equal(await userRegistration(testEnv), undefined);
+      const purged = await runCli(testEnv, ["uninstall", "--purge"]);
+      assert.equal(purged.code, 0, purged.stderr);
+      assert.match(purged.stdout, /was not registered/);
+      assert.match(purged.stdout, /stopped/);
+      for (const path of [testEnv.dbPath, `${testEnv.dbPath}.d`]) {
+        assert.equal(await Deno.stat(path).catch(() => null), null, `${path} was deleted`);
+      }
+      await assert.rejects(testEnv.client().health());
+    } finally {
+      await testEnv.cleanup();
     }
-    await assert.rejects(testEnv.client().health());
   },
 });
 
@@ -163,65 +213,243 @@ Deno.test({
   name: `doctor passes a good set-up and explains each problem with a fix${reason}`,
   ignore: !claude,
   async fn() {
-    await using testEnv = await createTestEnv(claudeEnv());
-    const unregistered = await runCli(testEnv, ["doctor"]);
-    assert.equal(unregistered.code, 1);
-    assert.match(
-      unregistered.stdout,
-      /✘ claude-peers is not registered with Claude Code\n +fix: run "claude-peers install"/,
-    );
-    assert.match(
-      unregistered.stdout,
-      new RegExp(
-        `✔ Claude Code ${CLAUDE_CODE_VERSION.replaceAll(".", "\\.")} \\(channels supported\\)`,
-      ),
-    );
+    const testEnv = await createTestEnv(claudeEnv());
+    try {
+      const unregistered = await runCli(testEnv, ["doctor"]);
+      assert.equal(unregistered.code, 1);
+      assert.match(
+        unregistered.stdout,
+        /✘ claude-peers is not registered with Claude Code\n +fix: run "claude-peers install"/,
+      );
+      assert.match(
+        unregistered.stdout,
+        new RegExp(
+          `✔ Claude Code ${CLAUDE_CODE_VERSION.replaceAll(".", "\\.")} \\(channels supported\\)`,
+        ),
+      );
+      assert.match(
+        unregistered.stdout,
+        /! no claude-peers hooks in .*settings\.json\n +fix: run "claude-peers install"/,
+      );
+      assert.match(unregistered.stdout, /! a new session gets messages on tool call only/);
 
-    assert.equal((await runCli(testEnv, ["install"])).code, 0);
-    assert.equal((await runCli(testEnv, ["peers"])).code, 0);
-    const good = await runCli(testEnv, ["doctor"]);
-    assert.equal(good.code, 0, good.stdout);
-    assert.match(good.stdout, /✔ broker running on http:\/\/127\.0\.0\.1:\d+ \(version /);
-    assert.match(good.stdout, /✔ registered \(user scope\): /);
-    assert.match(good.stdout, /✔ .*secret is private \(600\)/);
+      assert.equal((await runCli(testEnv, ["install"])).code, 0);
+      assert.equal((await runCli(testEnv, ["peers"])).code, 0);
+      const good = await runCli(testEnv, ["doctor"]);
+      assert.equal(good.code, 0, good.stdout);
+      assert.match(good.stdout, /✔ broker running on http:\/\/127\.0\.0\.1:\d+ \(version /);
+      assert.match(good.stdout, /✔ registered \(user scope\): /);
+      assert.match(good.stdout, /✔ .*secret is private \(600\)/);
+      assert.match(good.stdout, /✔ hooks \(user scope, SessionStart, Stop\): .* hook wait\n/);
+      assert.match(
+        good.stdout,
+        /✔ hooks \(user scope, UserPromptSubmit, PostToolUse\): .* hook context\n/,
+      );
+      assert.match(
+        good.stdout,
+        /✔ a new session gets messages through the hooks .*channel instead when claude is started with --dangerously-load-development-channels server:claude-peers \(doctor cannot see/,
+      );
 
-    await Deno.chmod(`${testEnv.dbPath}.d/secret`, 0o644);
-    const leaky = await runCli(testEnv, ["doctor"]);
-    assert.equal(leaky.code, 1);
-    assert.match(leaky.stdout, /✘ .*secret has mode 644: others can read it\n +fix: chmod 600/);
-    await Deno.chmod(`${testEnv.dbPath}.d/secret`, 0o600);
+      const settingsPath = userSettingsFile(testEnv);
+      const installed = await Deno.readTextFile(settingsPath);
+      const settings = JSON.parse(installed);
+      delete settings.hooks.UserPromptSubmit;
+      settings.hooks.Stop[0].hooks[0].command = `${
+        join(testEnv.dir, "gone", "claude-peers")
+      } hook wait`;
+      await Deno.writeTextFile(settingsPath, JSON.stringify(settings));
+      const badHooks = await runCli(testEnv, ["doctor"]);
+      assert.equal(badHooks.code, 1, badHooks.stdout);
+      assert.match(
+        badHooks.stdout,
+        /✘ hooks \(user scope, Stop\) run a command that cannot run: ".*gone\/claude-peers" does not exist\n +fix: run "claude-peers install" to point them at this binary/,
+      );
+      assert.match(
+        badHooks.stdout,
+        /! .*settings\.json has no claude-peers hook for UserPromptSubmit\n +fix: run "claude-peers install"/,
+      );
+      assert.match(badHooks.stdout, /! a new session gets messages on tool call only/);
+      await Deno.writeTextFile(settingsPath, installed);
 
-    const configPath = join(testEnv.dir, ".claude.json");
-    const config = JSON.parse(await Deno.readTextFile(configPath));
-    config.mcpServers["claude-peers"].command = join(testEnv.dir, "gone", "claude-peers");
-    await Deno.writeTextFile(configPath, JSON.stringify(config));
-    const broken = await runCli(testEnv, ["doctor"]);
-    assert.equal(broken.code, 1);
-    assert.match(
-      broken.stdout,
-      /✘ registered \(user scope.*cannot run: .*does not exist"?\n +fix: run "claude-peers install"/,
-    );
+      await Deno.chmod(`${testEnv.dbPath}.d/secret`, 0o644);
+      const leaky = await runCli(testEnv, ["doctor"]);
+      assert.equal(leaky.code, 1);
+      assert.match(leaky.stdout, /✘ .*secret has mode 644: others can read it\n +fix: chmod 600/);
+      await Deno.chmod(`${testEnv.dbPath}.d/secret`, 0o600);
 
-    const noClaude = await runCli({
-      ...testEnv,
-      env: { ...testEnv.env, CLAUDE_PEERS_CLAUDE_BIN: "/no/such/claude" },
-    }, ["doctor"]);
-    assert.equal(noClaude.code, 1);
-    assert.match(noClaude.stdout, /✘ Claude Code's "\/no\/such\/claude" command was not found/);
+      const configPath = join(testEnv.dir, ".claude.json");
+      const config = JSON.parse(await Deno.readTextFile(configPath));
+      config.mcpServers["claude-peers"].command = join(testEnv.dir, "gone", "claude-peers");
+      await Deno.writeTextFile(configPath, JSON.stringify(config));
+      const broken = await runCli(testEnv, ["doctor"]);
+      assert.equal(broken.code, 1);
+      assert.match(
+        broken.stdout,
+        /✘ registered \(user scope.*cannot run: .*does not exist"?\n +fix: run "claude-peers install"/,
+      );
+
+      const noClaude = await runCli({
+        ...testEnv,
+        env: { ...testEnv.env, CLAUDE_PEERS_CLAUDE_BIN: "/no/such/claude" },
+      }, ["doctor"]);
+      assert.equal(noClaude.code, 1);
+      assert.match(noClaude.stdout, /✘ Claude Code's "\/no\/such\/claude" command was not found/);
+    } finally {
+      await testEnv.cleanup();
+    }
   },
 });
 
 Deno.test("doctor flags a port held by a program that is not a claude-peers broker", async () => {
-  await using testEnv = await createTestEnv(claudeEnv());
-  // Disposing a server shuts it down, before the environment is cleaned up.
-  await using _impostor = Deno.serve(
+  const testEnv = await createTestEnv(claudeEnv());
+  const impostor = Deno.serve(
     { hostname: "127.0.0.1", port: testEnv.port, onListen: () => {} },
     () => new Response("hello"),
   );
-  const result = await runCli(testEnv, ["doctor"]);
-  assert.equal(result.code, 1);
-  assert.match(
-    result.stdout,
-    new RegExp(`✘ port ${testEnv.port} is held by a program that is not a claude-peers broker`),
-  );
+  try {
+    const result = await runCli(testEnv, ["doctor"]);
+    assert.equal(result.code, 1);
+    assert.match(
+      result.stdout,
+      new RegExp(`✘ port ${testEnv.port} is held by a program that is not a claude-peers broker`),
+    );
+  } finally {
+    await impostor.shutdown();
+    await testEnv.cleanup();
+  }
+});
+
+Deno.test({
+  name:
+    `install adds the hooks beside the user's once, replaces a moved binary's, and uninstall takes only ours${reason}`,
+  ignore: !claude,
+  async fn() {
+    const testEnv = await createTestEnv(claudeEnv());
+    const path = userSettingsFile(testEnv);
+    await Deno.mkdir(join(testEnv.dir, ".claude"));
+    await Deno.writeTextFile(path, JSON.stringify(USER_SETTINGS, null, 4));
+    if (Deno.build.os !== "windows") await Deno.chmod(path, 0o640);
+    try {
+      const first = await runCli(testEnv, ["install"]);
+      assert.equal(first.code, 0, first.stderr);
+      assert.match(first.stdout, /Registered claude-peers with Claude Code \(user scope\)/);
+      assert.ok(first.stdout.includes(`Added the claude-peers hooks in ${path} (`), first.stdout);
+      const wanted = wantedHooks();
+      const text = await Deno.readTextFile(path);
+      assert.match(text, /^\{\n {4}"model"/, "the file keeps its indent");
+      const settings = JSON.parse(text);
+      assert.deepEqual(Object.keys(settings), ["model", "hooks", "permissions"]);
+      assert.deepEqual(settings.permissions, USER_SETTINGS.permissions);
+      assert.deepEqual(settings.hooks, {
+        Stop: [...USER_SETTINGS.hooks.Stop, wanted.Stop],
+        PostToolUse: [...USER_SETTINGS.hooks.PostToolUse, wanted.PostToolUse],
+        SessionStart: [wanted.SessionStart],
+        UserPromptSubmit: [wanted.UserPromptSubmit],
+      });
+      assert.match(settings.hooks.Stop[1].hooks[0].command, / hook wait$/);
+      if (Deno.build.os !== "windows") {
+        assert.equal((await Deno.stat(path)).mode! & 0o777, 0o640, "the file keeps its mode");
+      }
+
+      const again = await runCli(testEnv, ["install"]);
+      assert.equal(again.code, 0, again.stderr);
+      assert.match(again.stdout, /hooks in .* are up to date .*nothing changed/);
+      assert.equal(await Deno.readTextFile(path), text);
+
+      // An upgrade moved the binary: our hooks still name the old place.
+      const old = JSON.parse(text);
+      for (const groups of Object.values(old.hooks) as { hooks: { command: string }[] }[][]) {
+        for (const hook of groups.flatMap((group) => group.hooks)) {
+          hook.command = hook.command.replace(/^.* (hook \w+)$/, "/old/place/claude-peers $1");
+        }
+      }
+      await Deno.writeTextFile(path, JSON.stringify(old, null, 4));
+      const moved = await runCli(testEnv, ["install"]);
+      assert.equal(moved.code, 0, moved.stderr);
+      assert.match(moved.stdout, /Updated the claude-peers hooks/);
+      assert.match(moved.stdout, /Replaced the old hook: \/old\/place\/claude-peers hook wait\n/);
+      assert.match(
+        moved.stdout,
+        /Replaced the old hook: \/old\/place\/claude-peers hook context\n/,
+      );
+      assert.equal(await Deno.readTextFile(path), text, "one entry per event, pointing here");
+
+      const removed = await runCli(testEnv, ["uninstall"]);
+      assert.equal(removed.code, 0, removed.stderr);
+      assert.ok(removed.stdout.includes(`Removed the claude-peers hooks from ${path}.`));
+      assert.deepEqual(await readJsonFile(path), USER_SETTINGS);
+      const twice = await runCli(testEnv, ["uninstall"]);
+      assert.equal(twice.code, 0, twice.stderr);
+      assert.ok(twice.stdout.includes(`No claude-peers hooks in ${path}.`));
+    } finally {
+      await testEnv.cleanup();
+    }
+  },
+});
+
+Deno.test({
+  name: `install --no-hooks registers the server only and removes hooks it added before${reason}`,
+  ignore: !claude,
+  async fn() {
+    const testEnv = await createTestEnv(claudeEnv());
+    const path = userSettingsFile(testEnv);
+    try {
+      const bare = await runCli(testEnv, ["install", "--no-hooks"]);
+      assert.equal(bare.code, 0, bare.stderr);
+      assert.match(bare.stdout, /Skipped the hooks \(--no-hooks\)/);
+      assert.equal(await Deno.stat(path).catch(() => null), null, "no settings.json is made");
+      assert.ok(await userRegistration(testEnv));
+
+      assert.equal((await runCli(testEnv, ["install"])).code, 0);
+      assert.deepEqual(Object.keys((await readJsonFile(path)).hooks as object), [...HOOK_EVENTS]);
+      const off = await runCli(testEnv, ["install", "--no-hooks"]);
+      assert.equal(off.code, 0, off.stderr);
+      assert.match(off.stdout, /--no-hooks: Removed the claude-peers hooks from /);
+      assert.deepEqual(await readJsonFile(path), {});
+      assert.ok(await userRegistration(testEnv), "the registration stays");
+
+      const misuse = await runCli(testEnv, ["uninstall", "--no-hooks"]);
+      assert.equal(misuse.code, 2);
+      assert.match(misuse.stderr, /--no-hooks goes with install/);
+    } finally {
+      await testEnv.cleanup();
+    }
+  },
+});
+
+Deno.test({
+  name: `install and uninstall refuse a settings.json that is not JSON and change nothing${reason}`,
+  ignore: !claude,
+  async fn() {
+    const testEnv = await createTestEnv(claudeEnv());
+    const path = userSettingsFile(testEnv);
+    await Deno.mkdir(join(testEnv.dir, ".claude"));
+    const broken = '{ "model": "opus", }\n';
+    await Deno.writeTextFile(path, broken);
+    try {
+      const result = await runCli(testEnv, ["install"]);
+      assert.equal(result.code, 1);
+      assert.equal(result.stdout, "");
+      assert.match(
+        result.stderr,
+        /^claude-peers: Claude Code settings ".*settings\.json" are not valid JSON \(.*\): fix the file, then run this again\n$/,
+      );
+      assert.equal(await Deno.readTextFile(path), broken);
+      assert.equal(await Deno.stat(join(testEnv.dir, ".claude.json")).catch(() => null), null);
+
+      await Deno.writeTextFile(path, '{ "hooks": [] }');
+      const wrongType = await runCli(testEnv, ["install"]);
+      assert.equal(wrongType.code, 1);
+      assert.match(wrongType.stderr, /Cannot add the hooks to ".*": "hooks" is not an object/);
+      assert.equal(await Deno.readTextFile(path), '{ "hooks": [] }');
+
+      await Deno.writeTextFile(path, broken);
+      const uninstall = await runCli(testEnv, ["uninstall"]);
+      assert.equal(uninstall.code, 1);
+      assert.match(uninstall.stderr, /are not valid JSON/);
+      assert.equal(await Deno.readTextFile(path), broken);
+    } finally {
+      await testEnv.cleanup();
+    }
+  },
 });
