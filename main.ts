@@ -7,20 +7,34 @@
  */
 import { resolveConfig, VERSION } from "./broker/config.ts";
 import { fail, print, UsageError } from "./cli/fail.ts";
-import { COMMANDS, findCommand, mainHelp } from "./cli/mod.ts";
+import type { Command } from "./cli/command.ts";
+
+/**
+ * The command called `name`. `hook` runs on every wake of every session and waits for hours,
+ * so it is loaded on its own, without the table (and every other command's code).
+ */
+async function findCommand(name: string): Promise<Command | undefined> {
+  if (name === "hook") return (await import("./cli/hook.ts")).hookCommand;
+  return (await import("./cli/mod.ts")).findCommand(name);
+}
+
+async function mainHelp(): Promise<string> {
+  const { COMMANDS, mainHelp } = await import("./cli/mod.ts");
+  return mainHelp(COMMANDS);
+}
 
 async function main(args: string[]): Promise<number> {
   const [name, ...rest] = args;
   if (name === undefined) throw new UsageError("missing command");
   if (name === "-h" || name === "--help" || name === "help") {
-    print(mainHelp(COMMANDS));
+    print(await mainHelp());
     return 0;
   }
   if (name === "-V" || name === "--version") {
     print(`claude-peers ${VERSION}`);
     return 0;
   }
-  const command = findCommand(name);
+  const command = await findCommand(name);
   if (command === undefined) throw new UsageError(`unknown command "${name}"`);
   if (rest.includes("-h") || rest.includes("--help")) {
     print(command.help);
@@ -42,8 +56,9 @@ async function main(args: string[]): Promise<number> {
 
 if (import.meta.main) {
   const args = Deno.args;
-  main(args).then((code) => Deno.exit(code), (error) => {
-    const usage = findCommand(args[0] ?? "")?.help ?? mainHelp(COMMANDS);
+  main(args).then((code) => Deno.exit(code), async (error) => {
+    const usage = (await findCommand(args[0] ?? "").catch(() => undefined))?.help ??
+      await mainHelp();
     fail(error, usage);
   });
 }

@@ -14,7 +14,8 @@ import { measureThroughput, type ThroughputResult } from "./throughput.ts";
 import { measureScale } from "./scale.ts";
 import { measureStartup } from "./startup.ts";
 import { measureRestart } from "./restart.ts";
-import { round } from "./stats.ts";
+import { median, round } from "./stats.ts";
+import { measureContextHook, measureHookedWake, measureWaitingHook } from "./hooks.ts";
 
 /** One figure next to its target. */
 export interface TargetCheck {
@@ -36,6 +37,9 @@ const SIZES = {
     idleMs: 10_000,
     later: 5,
     restarts: 3,
+    hookIdleMs: 5_000,
+    hookCalls: 200,
+    wakes: 5,
   },
   quick: {
     latency: 20,
@@ -47,6 +51,9 @@ const SIZES = {
     idleMs: 500,
     later: 2,
     restarts: 1,
+    hookIdleMs: 500,
+    hookCalls: 20,
+    wakes: 1,
   },
 };
 
@@ -72,6 +79,11 @@ async function main(): Promise<void> {
   const startup = await measureStartup(sizes.later);
   step("broker restart");
   const restart = await measureRestart(sizes.restarts);
+  step("hooks");
+  const waitingHook = await measureWaitingHook(sizes.hookIdleMs);
+  const contextHook = await measureContextHook(sizes.hookCalls);
+  const wake = await measureHookedWake(sizes.wakes);
+  const wakeMs = typeof wake === "string" ? NaN : median(wake);
 
   const at = (peers: number) => scale.find((point) => point.peers === peers) ?? scale.at(-1)!;
   const idlePoint = at(30);
@@ -121,6 +133,34 @@ async function main(): Promise<void> {
       "< 300",
       startup.laterToolsListMs < 300,
     ),
+    check(
+      "waiting hook, private memory",
+      waitingHook.privateMb,
+      "MB",
+      "< 15",
+      waitingHook.privateMb < 15,
+    ),
+    check(
+      "waiting hook, CPU while waiting",
+      waitingHook.idleCpuPercent,
+      "% core",
+      "= 0",
+      waitingHook.idleCpuPercent === 0,
+    ),
+    check(
+      "PostToolUse hook, nothing to show, p99",
+      contextHook.httpP99Ms,
+      "ms",
+      "< 5",
+      contextHook.httpP99Ms < 5,
+    ),
+    check(
+      "idle hooked session: sent → model request",
+      wakeMs,
+      "ms",
+      "p50 < 300",
+      wakeMs < 300,
+    ),
   ];
   const report = {
     machine: {
@@ -138,9 +178,30 @@ async function main(): Promise<void> {
     scale,
     startupMs: startup,
     restart,
+    hooks: {
+      waiting: waitingHook,
+      context: contextHook,
+      wakeMs: typeof wake === "string" ? { skipped: wake } : wake,
+    },
     targets,
   };
   printTable(report);
+  console.log([
+    "",
+    `hooks: a waiting hook holds ${round(waitingHook.privateMb, 1)} MB private, ${
+      round(waitingHook.rssMb, 1)
+    } MB RSS, ${round(waitingHook.idleCpuPercent, 3)} % CPU`,
+    `       PostToolUse over HTTP with nothing to show: p50 ${
+      round(contextHook.httpP50Ms)
+    } ms, p99 ${round(contextHook.httpP99Ms)} ms (a command hook's process: ${
+      round(contextHook.commandMedianMs, 0)
+    } ms)`,
+    typeof wake === "string"
+      ? `       idle hooked session wake: skipped (${wake})`
+      : `       idle hooked session, sent → model request: ${
+        wake.map((v) => round(v, 0)).join(", ")
+      } ms`,
+  ].join("\n"));
   if (values.out) await Deno.writeTextFile(values.out, JSON.stringify(report, null, 2) + "\n");
 }
 

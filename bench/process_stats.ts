@@ -33,3 +33,11 @@ export async function cpuPercentDuring(pids: number[], wait: () => Promise<void>
   const used = after.reduce((total, value, index) => total + value - before[index]!, 0);
   return (used / elapsed) * 100;
 }
+
+/** Private memory of a process (`Private_Clean + Private_Dirty`: shared with no other), in MB. */
+export async function privateMb(pid: number): Promise<number> {
+  const rollup = await Deno.readTextFile(`/proc/${pid}/smaps_rollup`);
+  const kb = (field: string) =>
+    Number(rollup.match(new RegExp(`^${field}:\\s+(\\d+) kB$`, "m"))?.[1]);
+  return (kb("Private_Clean") + kb("Private_Dirty")) / 1024;
+}

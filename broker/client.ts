@@ -10,7 +10,6 @@ import {
   AckResponse,
   type ClaimRequest,
   ClaimResponse,
-  CLAUDE_SESSION_HEADER,
   type ErrorCode,
   ErrorResponse,
   HealthResponse,
@@ -27,7 +26,6 @@ import {
   SESSION_HEADER,
   StatusResponse,
   StreamEvent,
-  WaitResponse,
 } from "./protocol.ts";
 import type { Config } from "./config.ts";
 import { loadOrCreateSecret } from "./secret.ts";
@@ -63,8 +61,6 @@ export class BrokerClient {
   #secret: Promise<string> | undefined;
   /** The peer session credential sent with peer requests. */
   session: string | undefined;
-  /** For a hook: the Claude Code session it acts for (when no peer session is set). */
-  claudeSession: string | undefined;
 
   constructor(config: Config) {
     this.#config = config;
@@ -127,11 +123,6 @@ export class BrokerClient {
     return this.#call("POST", "/claim", request, ClaimResponse, signal);
   }
 
-  /** POST /wait: for a hook, until there are messages to wake its session with (no deadline). */
-  wait(signal?: AbortSignal): Promise<WaitResponse> {
-    return this.#call("POST", "/wait", {}, WaitResponse, signal);
-  }
-
   /** POST /ack. */
   ack(ids: string[]): Promise<AckResponse> {
     return this.#call("POST", "/ack", { ids }, AckResponse);
@@ -186,7 +177,6 @@ export class BrokerClient {
       this.#secret ??= loadOrCreateSecret(this.#config.secretPath, this.#config.stateDir);
       headers.set("authorization", `Bearer ${await this.#secret}`);
       if (this.session) headers.set(SESSION_HEADER, this.session);
-      else if (this.claudeSession) headers.set(CLAUDE_SESSION_HEADER, this.claudeSession);
     }
     try {
       return await fetch(`${this.#config.brokerUrl}${path}`, { ...init, headers });

@@ -6,6 +6,7 @@
  */
 import { dirname, join } from "node:path";
 import denoJson from "../deno.json" with { type: "json" };
+import { CLAUDE_SESSION_PATTERN } from "./wire.ts";
 
 /** The program's version, from deno.json. */
 export const VERSION: string = denoJson.version;
@@ -113,7 +114,7 @@ function parseChannel(raw: string | undefined): ChannelSetting {
 }
 
 function parseClaudeSession(raw: string | undefined): string | undefined {
-  return raw && /^[A-Za-z0-9_-]{1,128}$/.test(raw) ? raw : undefined;
+  return raw && CLAUDE_SESSION_PATTERN.test(raw) ? raw : undefined;
 }
 
 function parsePid(raw: string | undefined): number | undefined {

@@ -6,6 +6,7 @@
  * @module
  */
 import { z } from "zod";
+import { CLAUDE_SESSION_PATTERN } from "./wire.ts";
 
 /** Longest message text, in UTF-8 bytes: fits one Deno KV value (64 KiB) with room for metadata. */
 export const MAX_MESSAGE_BYTES = 32 * 1024;
@@ -20,20 +21,11 @@ export const MAX_QUEUED_PER_PEER = 1000;
 /** Peers one broker serves at most. */
 export const MAX_PEERS = 500;
 
-/** Header that carries a peer's session credential, next to the user secret. */
-export const SESSION_HEADER = "x-claude-peers-session";
-/**
- * Header that names the Claude Code session (`CLAUDE_CODE_SESSION_ID`) a hook runs in, next to
- * the user secret: hooks act for the peer that session's MCP server registered.
- */
-export const CLAUDE_SESSION_HEADER = "x-claude-peers-claude-session";
-
-/** How long a presenter holds claimed messages before they come back, in ms. */
-export const CLAIM_MS = 30_000;
+export { CLAIM_MS, CLAUDE_SESSION_HEADER, SESSION_HEADER } from "./wire.ts";
 
 /** A Claude Code session id, as `CLAUDE_CODE_SESSION_ID` and the hooks' `session_id` carry it. */
 export const ClaudeSessionId = z.string().regex(
-  /^[A-Za-z0-9_-]{1,128}$/,
+  CLAUDE_SESSION_PATTERN,
   "a Claude Code session id is 1-128 of A-Z a-z 0-9 _ -",
 );
 

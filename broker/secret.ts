@@ -6,6 +6,7 @@
  */
 import { createHmac } from "node:crypto";
 import { randomHex } from "./ids.ts";
+import { readSecret } from "./secret_file.ts";
 
 /** Creates `dir` with mode 0700 (or tightens it) when it does not exist yet. */
 export async function ensurePrivateDirectory(dir: string): Promise<void> {
@@ -25,16 +26,6 @@ export async function loadOrCreateSecret(path: string, dir: string): Promise<str
   } catch (error) {
     if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
     return await waitForSecret(path);
-  }
-}
-
-async function readSecret(path: string): Promise<string | null> {
-  try {
-    const text = (await Deno.readTextFile(path)).trim();
-    return text.length === 64 ? text : null;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return null;
-    throw error;
   }
 }
 

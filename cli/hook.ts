@@ -14,8 +14,9 @@
  */
 import { setTimeout as delay } from "node:timers/promises";
 import type { Config } from "../broker/config.ts";
-import { BrokerClient, BrokerError } from "../broker/client.ts";
-import { ClaudeSessionId, type Message } from "../broker/protocol.ts";
+import { HookCallError, HookClient } from "../broker/hook_client.ts";
+import type { Message } from "../broker/protocol.ts";
+import { CLAUDE_SESSION_PATTERN } from "../broker/wire.ts";
 import { renderMessages } from "../broker/envelope.ts";
 import { isRunning } from "../broker/processes.ts";
 import type { Command } from "./command.ts";
@@ -52,8 +53,7 @@ async function runHook(args: string[], config: Config): Promise<number> {
   const input = await readHookInput();
   const session = sessionOf(input, config);
   if (!session) return 0;
-  const client = new BrokerClient(config);
-  client.claudeSession = session;
+  const client = new HookClient(config, session);
   try {
     const name = eventName(input);
     return event === "wait"
@@ -101,8 +101,8 @@ function concat(chunks: Uint8Array[]): Uint8Array {
 
 /** The Claude Code session: the hook input's `session_id`, else `CLAUDE_CODE_SESSION_ID`. */
 function sessionOf(input: HookInput, config: Config): string | undefined {
-  const parsed = ClaudeSessionId.safeParse(input.session_id);
-  return parsed.success ? parsed.data : config.claudeSessionId;
+  const id = input.session_id;
+  return typeof id === "string" && CLAUDE_SESSION_PATTERN.test(id) ? id : config.claudeSessionId;
 }
 
 function eventName(input: HookInput): string {
@@ -116,7 +116,7 @@ function eventName(input: HookInput): string {
  * lost later (a broker restart, an MCP server reconnecting): try again while the session lives.
  */
 async function waitForMessages(
-  client: BrokerClient,
+  client: HookClient,
   config: Config,
   graceMs: number,
 ): Promise<number> {
@@ -132,7 +132,7 @@ async function waitForMessages(
       if (reply.state === "messages") messages = reply.messages;
       waited = true;
     } catch (error) {
-      if (!(error instanceof BrokerError)) throw error;
+      if (!(error instanceof HookCallError)) throw error;
     }
     if (messages && messages.length > 0) {
       await writeStderr(wakeText(messages));
@@ -163,9 +163,9 @@ async function writeStderr(text: string): Promise<void> {
 }
 
 /** `hook context`: print waiting messages as additionalContext; always exit 0. */
-async function printContext(client: BrokerClient, hookEventName: string): Promise<number> {
+async function printContext(client: HookClient, hookEventName: string): Promise<number> {
   const signal = AbortSignal.timeout(CONTEXT_DEADLINE_MS);
-  const { messages } = await client.claim({ presenter: "hook_context" }, signal);
+  const messages = await client.claim("hook_context", signal);
   if (messages.length === 0) return 0;
   const output = {
     hookSpecificOutput: { hookEventName, additionalContext: renderMessages(messages) },

@@ -58,10 +58,10 @@ interface Info {
 
 /**
  * The modules `path` (relative to the repo root) loads: static imports, type-only ones
- * included, and with `dynamic` also dynamic imports; npm packages with their own
- * dependencies.
+ * included (unless `runtimeOnly`: what really runs), and with `dynamic` also dynamic imports;
+ * npm packages with their own dependencies.
  */
-async function moduleGraph(path: string, dynamic = false): Promise<Graph> {
+async function moduleGraph(path: string, dynamic = false, runtimeOnly = false): Promise<Graph> {
   const output = await new Deno.Command(Deno.execPath(), {
     args: ["info", "--json", path],
     cwd: ROOT,
@@ -92,12 +92,13 @@ async function moduleGraph(path: string, dynamic = false): Promise<Graph> {
     if (module.npmPackage) packagesPending.push(module.npmPackage);
     for (const dependency of module.dependencies ?? []) {
       if (dependency.isDynamic && !dynamic) continue;
-      for (const target of [dependency.code?.specifier, dependency.type?.specifier]) {
-        if (target) pending.push(resolve(target));
-      }
+      const targets = runtimeOnly
+        ? [dependency.code?.specifier]
+        : [dependency.code?.specifier, dependency.type?.specifier];
+      for (const target of targets) if (target) pending.push(resolve(target));
     }
     const types = module.typesDependency?.dependency?.specifier;
-    if (types) pending.push(resolve(types));
+    if (types && !runtimeOnly) pending.push(resolve(types));
   }
   const seenPackages = new Set<string>();
   while (packagesPending.length > 0) {
@@ -145,13 +146,24 @@ Deno.test("the graph walk sees what each mode really loads", async () => {
   // Without these the checks below could pass on a walk that finds nothing.
   assert.ok(mcp.packages.has(MCP_SDK), `mcp/mod.ts should load ${MCP_SDK}`);
   assert.ok(mcp.files.has("mcp/context.ts"));
-  assert.ok(main.files.has("cli/mod.ts"));
+  assert.ok(main.files.has("cli/fail.ts"));
+  assert.ok(mainWithDynamic.files.has("cli/mod.ts"));
   assert.ok(broker.files.has("broker/routes.ts"));
   assert.ok(broker.packages.has("zod"));
   for (const lazy of ["broker/mod.ts", "mcp/mod.ts"]) {
     assert.ok(mainWithDynamic.files.has(lazy), `main.ts should import ${lazy} dynamically`);
   }
   assert.ok(mainWithDynamic.packages.has(MCP_SDK));
+});
+
+Deno.test("a waiting hook loads neither zod nor the MCP SDK nor the other commands", async () => {
+  // What runs: type-only imports (of the protocol's types) are erased.
+  const graph = await moduleGraph("cli/hook.ts", false, true);
+  assert.ok(graph.files.has("broker/hook_client.ts"), "the walk found the hook's client");
+  assert.ok((await moduleGraph("cli/hook.ts")).packages.has("zod"), "types do come from zod");
+  assertNoMcpSdk(graph, "cli/hook.ts");
+  assert.ok(!graph.packages.has("zod"), `cli/hook.ts loads zod`);
+  assert.ok(!graph.files.has("cli/mod.ts"), "cli/hook.ts loads the command table");
 });
 
 Deno.test("the broker never loads the MCP SDK, the MCP server or the CLI", async () => {

@@ -1,0 +1,104 @@
+/**
+ * HookClient: the few broker calls a hook makes (wait, claim, acknowledge), as the hook of one
+ * Claude Code session. A waiting hook lives as long as its session idles, so this loads no
+ * schema library: replies are JSON from our own broker, shape-checked here just enough to be
+ * used safely; anything else counts as no answer. Everything else uses {@link BrokerClient}.
+ *
+ * @module
+ */
+import type { ClaimResponse, Message, Presenter, WaitResponse } from "./protocol.ts";
+import type { Config } from "./config.ts";
+import { CLAUDE_SESSION_HEADER } from "./wire.ts";
+import { readSecret } from "./secret_file.ts";
+
+/** The broker did not answer, or not as a broker does. */
+export class HookCallError extends Error {
+  override name = "HookCallError";
+}
+
+/** Broker calls for the hooks of Claude Code session `claudeSession`. */
+export class HookClient {
+  #config: Config;
+  #claudeSession: string;
+  #secret: Promise<string | null> | undefined;
+
+  constructor(config: Config, claudeSession: string) {
+    this.#config = config;
+    this.#claudeSession = claudeSession;
+  }
+
+  /** POST /wait: until there are messages to wake the session with, or a reason to stop. */
+  async wait(signal?: AbortSignal): Promise<WaitResponse> {
+    const reply = await this.#post("/wait", {}, signal);
+    const state = isObject(reply) ? reply.state : undefined;
+    if (state === "messages" && isObject(reply) && isMessages(reply.messages)) {
+      return { state, messages: reply.messages };
+    }
+    if (state === "replaced" || state === "channel" || state === "absent") return { state };
+    throw new HookCallError("The broker gave a malformed /wait reply");
+  }
+
+  /** POST /claim for `presenter`. */
+  async claim(presenter: Presenter, signal?: AbortSignal): Promise<Message[]> {
+    const reply = await this.#post("/claim", { presenter }, signal) as Partial<ClaimResponse>;
+    if (!isMessages(reply?.messages)) throw new HookCallError("Malformed /claim reply");
+    return reply.messages;
+  }
+
+  /** POST /ack: these messages were shown. */
+  async ack(ids: string[], signal?: AbortSignal): Promise<void> {
+    await this.#post("/ack", { ids }, signal);
+  }
+
+  async #post(path: string, body: unknown, signal?: AbortSignal): Promise<unknown> {
+    this.#secret ??= readSecret(this.#config.secretPath);
+    const secret = await this.#secret;
+    // No secret yet: no broker has run for this user, so there is nobody to ask.
+    if (secret === null) {
+      throw new HookCallError(`No claude-peers secret at ${this.#config.secretPath}`);
+    }
+    const init: RequestInit = {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        authorization: `Bearer ${secret}`,
+        [CLAUDE_SESSION_HEADER]: this.#claudeSession,
+      },
+      body: JSON.stringify(body),
+    };
+    if (signal) init.signal = signal;
+    let response: Response;
+    try {
+      response = await fetch(`${this.#config.brokerUrl}${path}`, init);
+    } catch (error) {
+      throw new HookCallError(`No broker answers at ${this.#config.brokerUrl}`, { cause: error });
+    }
+    const reply = await response.json().catch(() => undefined);
+    if (!response.ok) {
+      throw new HookCallError(`The broker refused ${path}: HTTP ${response.status}`);
+    }
+    return reply;
+  }
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null;
+}
+
+const MESSAGE_TEXT_FIELDS = [
+  "id",
+  "to_id",
+  "from_id",
+  "from_kind",
+  "from_summary",
+  "from_cwd",
+  "text",
+  "sent_at",
+];
+
+function isMessages(value: unknown): value is Message[] {
+  return Array.isArray(value) &&
+    value.every((message) =>
+      isObject(message) && MESSAGE_TEXT_FIELDS.every((field) => typeof message[field] === "string")
+    );
+}
