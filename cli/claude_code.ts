@@ -179,7 +179,7 @@ export async function readSettingsFile(path: string): Promise<SettingsFile> {
 /**
  * Replaces the file at `path` with `text` atomically (a temp file beside it, then rename),
  * keeping its mode; a symlink stays a symlink (the file it points at is replaced). Creates
- * the file (mode as the umask gives) and its directory when missing.
+ * the file owner-only (0600) and its directory (0700) when missing: it holds the hook token.
  */
 export async function writeSettingsFile(path: string, text: string): Promise<void> {
   const target = await Deno.realPath(path).catch((error) => {
@@ -187,10 +187,10 @@ export async function writeSettingsFile(path: string, text: string): Promise<voi
     throw error;
   });
   const mode = (await Deno.stat(target).catch(() => null))?.mode;
-  await Deno.mkdir(dirname(target), { recursive: true });
+  await Deno.mkdir(dirname(target), { recursive: true, mode: 0o700 });
   const temp = join(dirname(target), `.${basename(target)}.${crypto.randomUUID()}.tmp`);
   try {
-    await Deno.writeTextFile(temp, text, { createNew: true });
+    await Deno.writeTextFile(temp, text, { createNew: true, mode: 0o600 });
     // Deno.rename keeps the temp file's mode: give it the old file's.
     if (mode != null && Deno.build.os !== "windows") await Deno.chmod(temp, mode & 0o7777);
     await Deno.rename(temp, target);

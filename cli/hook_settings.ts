@@ -4,12 +4,15 @@
  * never read or write a file and never change their input.
  *
  * A hook is "ours" when it is a command hook whose command ends with ` hook <verb>` (a verb
- * in {@link HOOK_VERBS}) and mentions `claude-peers` or `main.ts`, or when it equals one of
- * the entries we want. The settings carry no marker of their own: Claude Code validates hook
- * entries, and a key it does not know could cost the user every hook in the file.
+ * in {@link HOOK_VERBS}) and mentions `claude-peers` or `main.ts`, an HTTP hook that posts to
+ * a loopback `/hook/context` (whatever its port and token, so that a new port or token replaces
+ * the old entry), or when it equals one of the entries we want. The settings carry no marker
+ * of their own: Claude Code validates hook entries, and a key it does not know could cost the
+ * user every hook in the file.
  *
  * @module
  */
+import { isHookUrl } from "./hook_url.ts";
 import { type ShellOptions, shellQuote, shellSplit } from "./shell_words.ts";
 
 /** A parsed settings file: a JSON object. */
@@ -33,7 +36,16 @@ export interface Invocation {
   args: readonly string[];
 }
 
-/** One hook of the table: `run` becomes the command `<invocation> ...run`. */
+/** How {@link claudePeersHooks} spells the hooks. */
+export interface HookOptions extends ShellOptions {
+  /** The broker's HTTP hook, from `hookContextUrl`. */
+  hookUrl: string;
+}
+
+/**
+ * One hook of the table: `run` becomes the command `<invocation> ...run`; an `http` hook
+ * gets the broker's hook URL.
+ */
 interface HookSpec {
   event: string;
   matcher?: string;
@@ -46,19 +58,26 @@ const WAIT = {
   asyncRewake: true,
   timeout: 86_400,
   rewakeSummary: "claude-peers: new message",
+  // What the model reads in place of `Stop hook blocking error from command "Stop": `.
+  rewakeMessage:
+    "claude-peers: a message from another Claude Code session arrived (reply with send_message)",
 } as const;
-const CONTEXT = { type: "command", timeout: 10 } as const;
+// An HTTP hook costs no process start, which a command hook pays on every tool call; Claude
+// Code posts the hook's JSON (session_id in the body: header interpolation cannot see it) and
+// a refused connection adds no delay and shows the model nothing.
+const CONTEXT = { type: "http", timeout: 5 } as const;
 
 /**
  * Every hook claude-peers installs, the one place they are listed. `wait` blocks in the
- * background and exits 2 on a message, which wakes an idle session (asyncRewake); `context`
- * prints new messages as additional context. PostToolUse has no matcher: every tool.
+ * background and exits 2 on a message, which wakes an idle session (asyncRewake); the broker's
+ * `/hook/context` answers with new messages as additional context. PostToolUse has no
+ * matcher: every tool.
  */
 export const HOOK_TABLE: readonly HookSpec[] = [
   { event: "SessionStart", run: ["hook", "wait"], hook: WAIT },
   { event: "Stop", run: ["hook", "wait"], hook: WAIT },
-  { event: "UserPromptSubmit", run: ["hook", "context"], hook: CONTEXT },
-  { event: "PostToolUse", run: ["hook", "context"], hook: CONTEXT },
+  { event: "UserPromptSubmit", hook: CONTEXT },
+  { event: "PostToolUse", hook: CONTEXT },
 ];
 
 /** Every `hook <verb>` any version installed: add verbs, never remove one, or old hooks stay. */
@@ -66,12 +85,11 @@ export const HOOK_VERBS: readonly string[] = ["wait", "context"];
 
 const OUR_COMMAND = new RegExp(`\\shook\\s+(?:${HOOK_VERBS.join("|")})\\s*$`);
 const OUR_PROGRAM = /claude-peers|main\.ts/;
-
 /** The events of {@link HOOK_TABLE}, in order. */
 export const HOOK_EVENTS: readonly string[] = HOOK_TABLE.map((spec) => spec.event);
 
 /** The hooks claude-peers wants when run as `invocation`, by event. */
-export function claudePeersHooks(invocation: Invocation, options: ShellOptions = {}): WantedHooks {
+export function claudePeersHooks(invocation: Invocation, options: HookOptions): WantedHooks {
   const wanted: WantedHooks = {};
   for (const { event, matcher, run, hook } of HOOK_TABLE) {
     const { type, ...rest } = hook;
@@ -81,6 +99,8 @@ export function claudePeersHooks(invocation: Invocation, options: ShellOptions =
         command: shellQuote([invocation.command, ...invocation.args, ...run], options),
         ...rest,
       }
+      : type === "http"
+      ? { type, url: options.hookUrl, ...rest }
       : { ...hook };
     const group = wanted[event] ??= { ...(matcher === undefined ? {} : { matcher }), hooks: [] };
     group.hooks.push(entry);
@@ -95,6 +115,7 @@ export function isClaudePeersHook(hook: unknown, wanted: WantedHooks = {}): bool
     hook.type === "command" && typeof hook.command === "string" &&
     OUR_COMMAND.test(hook.command) && OUR_PROGRAM.test(hook.command)
   ) return true;
+  if (hook.type === "http" && typeof hook.url === "string" && isHookUrl(hook.url)) return true;
   const json = JSON.stringify(hook);
   return Object.values(wanted).some((group) => group.hooks.some((w) => JSON.stringify(w) === json));
 }
@@ -148,13 +169,16 @@ export function removeHooks(settings: Settings): Settings {
   return result;
 }
 
-/** One of our hooks found in the settings. */
-export interface FoundHook {
-  event: string;
-  command: string;
-  /** The command split into words (program first), or null when it cannot be split. */
-  argv: string[] | null;
-}
+/** One of our hooks found in the settings: a command hook, or an HTTP hook (`url`). */
+export type FoundHook =
+  | {
+    event: string;
+    type: "command";
+    command: string;
+    /** The command split into words (program first), or null when it cannot be split. */
+    argv: string[] | null;
+  }
+  | { event: string; type: "http"; url: string };
 
 /** What {@link inspectHooks} found. */
 export interface HookInspection {
@@ -172,8 +196,13 @@ export function inspectHooks(settings: Settings, options: ShellOptions = {}): Ho
     for (const group of groups) {
       if (!isObject(group) || !Array.isArray(group.hooks)) continue;
       for (const hook of group.hooks) {
-        if (!isClaudePeersHook(hook) || typeof hook.command !== "string") continue;
-        found.push({ event, command: hook.command, argv: shellSplit(hook.command, options) });
+        if (!isObject(hook) || !isClaudePeersHook(hook)) continue;
+        if (hook.type === "http" && typeof hook.url === "string") {
+          found.push({ event, type: "http", url: hook.url });
+        } else if (typeof hook.command === "string") {
+          const argv = shellSplit(hook.command, options);
+          found.push({ event, type: "command", command: hook.command, argv });
+        }
       }
     }
   }

@@ -17,7 +17,7 @@ import {
   SERVER_NAME,
   userSettingsPath,
 } from "./claude_code.ts";
-import { applyHooks, planHooks } from "./install_hooks.ts";
+import { applyHooks, brokerHookUrl, makeSettingsDir, planHooks } from "./install_hooks.ts";
 import { stopBroker } from "./kill_broker.ts";
 import { print, UsageError } from "./fail.ts";
 import type { Command } from "./command.ts";
@@ -86,8 +86,11 @@ async function install(args: string[], config: Config): Promise<number> {
   // Every check before the first change: a settings file we cannot edit stops it all.
   const hookPlan = planHooks(
     await readSettingsFile(settingsPathOf(scope, config)),
-    hooks ? { add: selfInvocation([]) } : { remove: "--no-hooks" },
+    hooks
+      ? { add: selfInvocation([]), hookUrl: await brokerHookUrl(config) }
+      : { remove: "--no-hooks" },
   );
+  await makeSettingsDir(hookPlan);
   const wanted = selfInvocation(["mcp"]);
   const existing = (await findRegistrations(config, Deno.cwd(), null)).find((r) =>
     r.scope === scope

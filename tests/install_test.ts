@@ -9,6 +9,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { claudePeersCommand, createTestEnv, runCli, type TestEnv } from "./_helpers.ts";
 import { claudePeersHooks, HOOK_EVENTS, type WantedHooks } from "../cli/hook_settings.ts";
+import { hookContextUrl } from "../cli/hook_url.ts";
+import { hookToken } from "../broker/secret.ts";
 
 const CLAUDE_CODE_VERSION = "2.1.330";
 const toolsDir = new URL("../.ci/.tools/claude-code", import.meta.url).pathname;
@@ -66,9 +68,20 @@ async function userRegistration(
   return config.mcpServers?.["claude-peers"];
 }
 
+/** The hook token of the test's secret (install creates the secret). */
+async function testHookToken(testEnv: TestEnv): Promise<string> {
+  return hookToken((await Deno.readTextFile(`${testEnv.dbPath}.d/secret`)).trim());
+}
+
 /** The hooks install should write for the claude-peers under test. */
-function wantedHooks(): WantedHooks {
-  return claudePeersHooks(claudePeersCommand([]));
+async function wantedHooks(testEnv: TestEnv): Promise<WantedHooks> {
+  const hookUrl = hookContextUrl(testEnv.port, await testHookToken(testEnv));
+  return claudePeersHooks(claudePeersCommand([]), { hookUrl });
+}
+
+/** The permission bits of `path`. */
+async function modeOf(path: string): Promise<number> {
+  return (await Deno.stat(path)).mode! & 0o777;
 }
 
 function userSettingsFile(testEnv: TestEnv): string {
@@ -111,6 +124,12 @@ Deno.test({
       assert.equal(first.code, 0, first.stderr);
       assert.match(first.stdout, /Registered claude-peers with Claude Code \(user scope\)/);
       assert.match(first.stdout, /--dangerously-load-development-channels server:claude-peers/);
+      if (Deno.build.os !== "windows") {
+        const settingsDir = join(testEnv.dir, ".claude");
+        assert.equal(await modeOf(settingsDir), 0o700, "made before claude mcp add makes it 755");
+        assert.equal(await modeOf(join(settingsDir, "settings.json")), 0o600);
+      }
+      assert.doesNotMatch(first.stdout, /Warning/);
       const expected = claudePeersCommand(["mcp"]);
       assert.deepEqual(await userRegistration(testEnv), {
         type: "stdio",
@@ -156,11 +175,16 @@ Deno.test({
       const mcp = JSON.parse(await Deno.readTextFile(join(project, ".mcp.json")));
       assert.equal(mcp.mcpServers["claude-peers"].args.at(-1), "mcp");
       const settingsPath = join(project, ".claude", "settings.json");
-      const wanted = wantedHooks();
+      const wanted = await wantedHooks(testEnv);
       assert.deepEqual(
         await readJsonFile(settingsPath),
         { hooks: Object.fromEntries(HOOK_EVENTS.map((event) => [event, [wanted[event]]])) },
       );
+      if (Deno.build.os !== "windows") {
+        assert.equal(await modeOf(settingsPath), 0o600, "it holds the hook token");
+        assert.equal(await modeOf(join(project, ".claude")), 0o700);
+      }
+      assert.doesNotMatch(result.stdout, /Warning/);
       assert.equal(
         await Deno.stat(userSettingsFile(testEnv)).catch(() => null),
         null,
@@ -243,8 +267,27 @@ Deno.test({
       assert.match(good.stdout, /✔ hooks \(user scope, SessionStart, Stop\): .* hook wait\n/);
       assert.match(
         good.stdout,
-        /✔ hooks \(user scope, UserPromptSubmit, PostToolUse\): .* hook context\n/,
+        new RegExp(
+          `✔ hooks \\(user scope, UserPromptSubmit, PostToolUse\\): http://127\\.0\\.0\\.1:${testEnv.port}/hook/context\\?token=[0-9a-f]{6}…\n`,
+        ),
       );
+      assert.ok(!good.stdout.includes(await testHookToken(testEnv)), "the token is not shown");
+      // The running broker takes the URL install wrote, and refuses a wrong token.
+      const url = (await wantedHooks(testEnv)).PostToolUse!.hooks[0]!.url as string;
+      const post = (to: string) =>
+        fetch(to, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({
+            session_id: "5f0c6a2e-3b1d-4c8e-9a7f-2d4e6b8c0a1f",
+            hook_event_name: "PostToolUse",
+          }),
+        });
+      const accepted = await post(url);
+      assert.deepEqual([accepted.status, await accepted.json()], [200, {}]);
+      const refused = await post(url.replace(/token=.*/, `token=${"0".repeat(40)}`));
+      await refused.body?.cancel();
+      assert.equal(refused.status, 401);
       assert.match(
         good.stdout,
         /✔ a new session gets messages through the hooks .*channel instead when claude is started with --dangerously-load-development-channels server:claude-peers \(doctor cannot see/,
@@ -269,6 +312,30 @@ Deno.test({
         /! .*settings\.json has no claude-peers hook for UserPromptSubmit\n +fix: run "claude-peers install"/,
       );
       assert.match(badHooks.stdout, /! a new session gets messages on tool call only/);
+
+      const wrong = JSON.parse(installed);
+      const wrongUrl = hookContextUrl(testEnv.port, "0".repeat(40));
+      wrong.hooks.PostToolUse[0].hooks[0].url = wrongUrl;
+      wrong.hooks.UserPromptSubmit[0].hooks[0].url = hookContextUrl(testEnv.port + 1, "x");
+      await Deno.writeTextFile(settingsPath, JSON.stringify(wrong));
+      const badToken = await runCli(testEnv, ["doctor"]);
+      assert.equal(badToken.code, 1, badToken.stdout);
+      assert.match(
+        badToken.stdout,
+        /✘ hooks \(user scope, PostToolUse\) post to http:.*\?token=000000… with a token the broker refuses .*\n +fix: run "claude-peers install" to write the current token\n/,
+      );
+      assert.match(
+        badToken.stdout,
+        new RegExp(
+          `✘ hooks \\(user scope, UserPromptSubmit\\) post to http://127\\.0\\.0\\.1:${
+            testEnv.port + 1
+          }/hook/context\\?token=x, not to the broker's port ${testEnv.port}\n +fix: run "claude-peers install" to point them at this broker`,
+        ),
+      );
+      assert.match(badToken.stdout, /! a new session gets messages on tool call only/);
+      const fixed = await runCli(testEnv, ["install"]);
+      assert.equal(fixed.code, 0, fixed.stderr);
+      assert.equal(await Deno.readTextFile(settingsPath), installed, "install writes the token");
       await Deno.writeTextFile(settingsPath, installed);
 
       await Deno.chmod(`${testEnv.dbPath}.d/secret`, 0o644);
@@ -334,7 +401,7 @@ Deno.test({
       assert.equal(first.code, 0, first.stderr);
       assert.match(first.stdout, /Registered claude-peers with Claude Code \(user scope\)/);
       assert.ok(first.stdout.includes(`Added the claude-peers hooks in ${path} (`), first.stdout);
-      const wanted = wantedHooks();
+      const wanted = await wantedHooks(testEnv);
       const text = await Deno.readTextFile(path);
       assert.match(text, /^\{\n {4}"model"/, "the file keeps its indent");
       const settings = JSON.parse(text);
@@ -347,8 +414,19 @@ Deno.test({
         UserPromptSubmit: [wanted.UserPromptSubmit],
       });
       assert.match(settings.hooks.Stop[1].hooks[0].command, / hook wait$/);
+      assert.equal(settings.hooks.PostToolUse[1].hooks[0].url, wanted.PostToolUse!.hooks[0]!.url);
+      assert.ok(
+        wanted.PostToolUse!.hooks[0]!.url ===
+          `http://127.0.0.1:${testEnv.port}/hook/context?token=${await testHookToken(testEnv)}`,
+      );
       if (Deno.build.os !== "windows") {
-        assert.equal((await Deno.stat(path)).mode! & 0o777, 0o640, "the file keeps its mode");
+        assert.equal(await modeOf(path), 0o640, "the file keeps its mode");
+        assert.ok(
+          first.stdout.includes(
+            `Warning: ${path} holds a claude-peers hook token and is readable by group or others (mode 640): chmod 600 "${path}"\n`,
+          ),
+          first.stdout,
+        );
       }
 
       const again = await runCli(testEnv, ["install"]);
@@ -356,11 +434,14 @@ Deno.test({
       assert.match(again.stdout, /hooks in .* are up to date .*nothing changed/);
       assert.equal(await Deno.readTextFile(path), text);
 
-      // An upgrade moved the binary: our hooks still name the old place.
+      // An upgrade moved the binary, and the broker had another port: our hooks still name
+      // the old place and port.
       const old = JSON.parse(text);
-      for (const groups of Object.values(old.hooks) as { hooks: { command: string }[] }[][]) {
+      type AnyHook = { type: string; command: string; url: string };
+      for (const groups of Object.values(old.hooks) as { hooks: AnyHook[] }[][]) {
         for (const hook of groups.flatMap((group) => group.hooks)) {
-          hook.command = hook.command.replace(/^.* (hook \w+)$/, "/old/place/claude-peers $1");
+          if (hook.type === "http") hook.url = hook.url.replace(/:\d+\//, ":1/");
+          else hook.command = hook.command.replace(/^.* (hook \w+)$/, "/old/place/claude-peers $1");
         }
       }
       await Deno.writeTextFile(path, JSON.stringify(old, null, 4));
@@ -370,7 +451,7 @@ Deno.test({
       assert.match(moved.stdout, /Replaced the old hook: \/old\/place\/claude-peers hook wait\n/);
       assert.match(
         moved.stdout,
-        /Replaced the old hook: \/old\/place\/claude-peers hook context\n/,
+        /Replaced the old hook: http:\/\/127\.0\.0\.1:1\/hook\/context\?token=[0-9a-f]{6}…\n/,
       );
       assert.equal(await Deno.readTextFile(path), text, "one entry per event, pointing here");
 
@@ -400,8 +481,13 @@ Deno.test({
       assert.equal(await Deno.stat(path).catch(() => null), null, "no settings.json is made");
       assert.ok(await userRegistration(testEnv));
 
-      assert.equal((await runCli(testEnv, ["install"])).code, 0);
+      const hooked = await runCli(testEnv, ["install"]);
+      assert.equal(hooked.code, 0, hooked.stderr);
       assert.deepEqual(Object.keys((await readJsonFile(path)).hooks as object), [...HOOK_EVENTS]);
+      if (Deno.build.os !== "windows") {
+        assert.equal(await modeOf(path), 0o600, "a new settings.json is owner-only");
+      }
+      assert.doesNotMatch(hooked.stdout, /Warning/);
       const off = await runCli(testEnv, ["install", "--no-hooks"]);
       assert.equal(off.code, 0, off.stderr);
       assert.match(off.stdout, /--no-hooks: Removed the claude-peers hooks from /);
