@@ -170,6 +170,12 @@ export interface ClaudeCodeOptions {
   mock?: MockOptions;
   /** Host loopback ports to make reachable at the same port inside the namespace. */
   bridgePorts?: number[];
+  /**
+   * Run the interactive UI (no `-p`) in a detached tmux session of a private tmux server
+   * (200×50) instead of stream-json: use `capture()` and `type()`; `send`, `events` and the
+   * event waits do not apply. Needs tmux (see {@linkcode tmuxSkipReason}).
+   */
+  interactive?: boolean;
 }
 
 /** A running Claude Code session. */
@@ -199,6 +205,15 @@ export interface ClaudeCode extends AsyncDisposable {
   waitForResult(timeoutMs?: number, since?: number): Promise<StreamEvent>;
   /** A command that runs inside the session's namespace (or plainly without one). */
   command(cmd: string, options?: Deno.CommandOptions): Deno.Command;
+  /** Interactive only: the visible screen as text (`tmux capture-pane -p`). */
+  capture(): Promise<string>;
+  /**
+   * Interactive only: types `text` literally (`tmux send-keys -l`), waits until it shows on the
+   * screen, then presses Enter. With `text` "" it only presses Enter.
+   */
+  type(text: string): Promise<void>;
+  /** Interactive only: presses keys by tmux name (`Enter`, `Down`, `Escape`, ...). */
+  keys(...names: string[]): Promise<void>;
   /** Stops everything and removes the temp dirs; also what `await using` calls. */
   close(): Promise<void>;
 }
@@ -264,9 +279,142 @@ function bridge(path: string, port: number): { close: () => Promise<void> } {
   };
 }
 
+let tmuxProbe: Promise<string | null> | undefined;
+
+/** Why an `interactive` session cannot run here (tmux missing, say), or null when it can. */
+export function tmuxSkipReason(): Promise<string | null> {
+  tmuxProbe ??= (async () => {
+    const version = await run("tmux", ["-V"]);
+    return version.ok ? null : `tmux is not available (${version.out})`;
+  })();
+  return tmuxProbe;
+}
+
+/** The interactive-only members of {@linkcode ClaudeCode}, and how to stop the tmux server. */
+interface TmuxSession {
+  pid: number;
+  capture(): Promise<string>;
+  type(text: string): Promise<void>;
+  keys(...names: string[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts `claude <args>` in a detached 200×50 session of a private tmux server (its own socket
+ * in `scratch`), inside `netns` when given. The server inherits `env` as its global environment,
+ * so the pane gets it too (plus tmux's TERM). The test process talks to the server through the
+ * socket file, which the namespace shares.
+ */
+async function startTmuxSession(
+  scratch: string,
+  netns: string | null,
+  cwd: string,
+  env: Record<string, string>,
+  args: string[],
+): Promise<TmuxSession> {
+  const socket = join(scratch, "tmux.sock");
+  const config = join(scratch, "tmux.conf");
+  // remain-on-exit: a claude that dies leaves its last screen to capture; focus-events stops
+  // claude suggesting it on screen.
+  await Deno.writeTextFile(config, "set -g remain-on-exit on\nset -g focus-events on\n");
+  const name = "claude";
+  const tmux = async (tmuxArgs: string[]): Promise<string> => {
+    const output = await new Deno.Command("tmux", {
+      args: ["-S", socket, ...tmuxArgs],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const decoder = new TextDecoder();
+    if (!output.success) {
+      throw new Error(`tmux ${tmuxArgs.join(" ")}: ${decoder.decode(output.stderr).trim()}`);
+    }
+    return decoder.decode(output.stdout);
+  };
+  const launch = [
+    "tmux",
+    "-S",
+    socket,
+    "-f",
+    config,
+    "new-session",
+    "-d",
+    "-s",
+    name,
+    "-x",
+    "200",
+    "-y",
+    "50",
+    "-c",
+    cwd,
+    "--",
+    claudeBin,
+    ...args,
+  ];
+  const started = await new Deno.Command(netns ? "ip" : "tmux", {
+    args: netns ? ["netns", "exec", netns, ...launch] : launch.slice(1),
+    cwd,
+    env,
+    clearEnv: true,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const close = async () => {
+    // Each pane leads its own process group: claude, its hooks and MCP servers.
+    const pid = Number((await tmux(["display-message", "-p", "-t", name, "#{pane_pid}"])
+      .catch(() => "")).trim());
+    if (pid > 0) {
+      try {
+        Deno.kill(-pid, "SIGKILL");
+      } catch {
+        // already gone
+      }
+    }
+    await tmux(["kill-server"]).catch(() => {});
+  };
+  if (!started.success) {
+    await close();
+    throw new Error(`tmux new-session: ${new TextDecoder().decode(started.stderr).trim()}`);
+  }
+  const pid = Number(
+    (await tmux(["display-message", "-p", "-t", name, "#{pane_pid}"]).catch(async (error) => {
+      await close();
+      throw error;
+    })).trim(),
+  );
+  const capture = () => tmux(["capture-pane", "-p", "-t", name]);
+  return {
+    pid,
+    capture,
+    async type(text) {
+      if (text) {
+        await tmux(["send-keys", "-t", name, "-l", "--", text]);
+        // Enter only once the text is in the input box, or it may count as part of a paste.
+        const tail = text.slice(-20);
+        const deadline = Date.now() + 5_000;
+        let screen = await capture();
+        while (!screen.includes(tail)) {
+          if (Date.now() > deadline) {
+            throw new Error(`typed text ${JSON.stringify(tail)} not on screen:\n${screen}`);
+          }
+          await new Promise((resolve) => setTimeout(resolve, 20));
+          screen = await capture();
+        }
+      }
+      await tmux(["send-keys", "-t", name, "Enter"]);
+    },
+    async keys(...names) {
+      await tmux(["send-keys", "-t", name, ...names]);
+    },
+    close,
+  };
+}
+
 /** Starts the mock, the namespace and claude; see the module doc. */
 export async function startClaudeCode(options: ClaudeCodeOptions = {}): Promise<ClaudeCode> {
-  const skip = await harnessSkipReason();
+  const skip = await harnessSkipReason() ??
+    (options.interactive ? await tmuxSkipReason() : null);
   if (skip) throw new Error(`the Claude Code harness cannot run here: ${skip}`);
   const cleanups: (() => Promise<void>)[] = [];
   const cleanup = async () => {
@@ -408,6 +556,43 @@ export async function startClaudeCode(options: ClaudeCodeOptions = {}): Promise<
       DENO_DIR: await findDenoDir(),
       ...options.env,
     };
+    const command = (cmd: string, commandOptions?: Deno.CommandOptions) =>
+      netns
+        ? new Deno.Command("ip", {
+          ...commandOptions,
+          args: ["netns", "exec", netns, cmd, ...(commandOptions?.args ?? [])],
+        })
+        : new Deno.Command(cmd, commandOptions);
+    let closed: Promise<void> | undefined;
+    const close = () => closed ??= cleanup();
+    if (options.interactive) {
+      const session = await startTmuxSession(scratch, netns, realCwd, env, [
+        "--dangerously-skip-permissions",
+        ...(options.args ?? []),
+      ]);
+      cleanups.push(session.close);
+      const streamJsonOnly = () =>
+        Promise.reject(new Error("an interactive session has no stream-json; use capture()"));
+      return {
+        mock,
+        home,
+        cwd: realCwd,
+        netns,
+        pid: session.pid,
+        events: [],
+        sessionId: "",
+        stderr: () => "",
+        send: streamJsonOnly,
+        waitForEvent: streamJsonOnly,
+        waitForResult: streamJsonOnly,
+        command,
+        capture: session.capture,
+        type: session.type,
+        keys: session.keys,
+        close,
+        [Symbol.asyncDispose]: close,
+      };
+    }
     const claudeArgs = [
       "-p",
       "--input-format",
@@ -505,8 +690,8 @@ export async function startClaudeCode(options: ClaudeCodeOptions = {}): Promise<
       });
     };
 
-    let closed: Promise<void> | undefined;
-    const close = () => closed ??= cleanup();
+    const interactiveOnly = () =>
+      Promise.reject(new Error("only an interactive session has a screen"));
     return {
       mock,
       home,
@@ -525,13 +710,10 @@ export async function startClaudeCode(options: ClaudeCodeOptions = {}): Promise<
       waitForEvent,
       waitForResult: (timeoutMs, since) =>
         waitForEvent((event) => event.type === "result", timeoutMs, since),
-      command: (cmd, commandOptions) =>
-        netns
-          ? new Deno.Command("ip", {
-            ...commandOptions,
-            args: ["netns", "exec", netns, cmd, ...(commandOptions?.args ?? [])],
-          })
-          : new Deno.Command(cmd, commandOptions),
+      command,
+      capture: interactiveOnly,
+      type: interactiveOnly,
+      keys: interactiveOnly,
       close,
       [Symbol.asyncDispose]: close,
     };
