@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { Peer } from "../broker/protocol.ts";
+import type { DeliveryMode, Peer } from "../broker/protocol.ts";
 
 /** Rows as columns padded to their widest cell; the last column is not padded. */
 export function table(header: string[], rows: string[][]): string {
@@ -33,15 +33,34 @@ export function duration(ms: number): string {
 /** The peers as an aligned table. */
 export function peersTable(peers: Peer[]): string {
   return table(
-    ["ID", "PID", "CWD", "REPO", "SUMMARY", "LAST SEEN"],
+    ["ID", "PID", "CWD", "REPO", "SUMMARY", "LAST SEEN", "HEARS YOU"],
     peers.map((peer) => [
       peer.id,
       String(peer.pid),
-      peer.cwd,
-      peer.repo ?? "-",
-      truncate(peer.summary || "-", 60),
+      terminalSafe(peer.cwd),
+      terminalSafe(peer.repo ?? "-"),
+      truncate(terminalSafe(peer.summary || "-"), 60),
       ago(peer.last_seen),
+      HEARS[peer.delivery],
     ]),
+  );
+}
+
+const HEARS: Record<DeliveryMode, string> = {
+  channel: "live (channel)",
+  hooks: "live (hooks)",
+  tool_call: "on its next tool call",
+};
+
+/**
+ * `text` safe to print on a terminal: control characters (escape sequences that clear the
+ * screen, set the title or write the clipboard), bidi overrides, zero-width characters and
+ * line separators are shown as `\u{…}` instead of acting.
+ */
+export function terminalSafe(text: string): string {
+  return text.replace(
+    /[\p{Cc}\p{Cf}\u2028\u2029]/gu,
+    (char) => `\\u{${char.codePointAt(0)!.toString(16)}}`,
   );
 }
 

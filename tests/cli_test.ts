@@ -21,7 +21,7 @@ Deno.test("status, peers and send work against a running broker", async () => {
 
   const table = await runCli(testEnv, ["peers"]);
   assert.equal(table.code, 0);
-  assert.match(table.stdout, /^ID +PID +CWD +REPO +SUMMARY +LAST SEEN$/m);
+  assert.match(table.stdout, /^ID +PID +CWD +REPO +SUMMARY +LAST SEEN +HEARS YOU$/m);
   assert.match(table.stdout, new RegExp(`^${bobId} +${bob.pid()} +`, "m"));
 
   const words = await runCli(testEnv, ["send", bobId, "run", "the", "tests"]);
