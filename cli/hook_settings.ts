@@ -38,7 +38,11 @@ export interface Invocation {
 
 /** How {@link claudePeersHooks} spells the hooks. */
 export interface HookOptions extends ShellOptions {
-  /** The broker's HTTP hook, from `hookContextUrl`. */
+  /**
+   * The broker's HTTP hook, from `hookContextUrl`; empty for a settings file that may be shared
+   * (project scope, often committed): it must not carry the hook token, so the context hooks
+   * there are command hooks (`hook context`) instead.
+   */
   hookUrl: string;
 }
 
@@ -99,8 +103,14 @@ export function claudePeersHooks(invocation: Invocation, options: HookOptions): 
         command: shellQuote([invocation.command, ...invocation.args, ...run], options),
         ...rest,
       }
-      : type === "http"
+      : type === "http" && options.hookUrl
       ? { type, url: options.hookUrl, ...rest }
+      : type === "http"
+      ? {
+        type: "command",
+        command: shellQuote([invocation.command, ...invocation.args, "hook", "context"], options),
+        timeout: 10,
+      }
       : { ...hook };
     const group = wanted[event] ??= { ...(matcher === undefined ? {} : { matcher }), hooks: [] };
     group.hooks.push(entry);

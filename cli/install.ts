@@ -87,7 +87,8 @@ async function install(args: string[], config: Config): Promise<number> {
   const hookPlan = planHooks(
     await readSettingsFile(settingsPathOf(scope, config)),
     hooks
-      ? { add: selfInvocation([]), hookUrl: await brokerHookUrl(config) }
+      // A project's settings are shared (often committed): no hook token goes there.
+      ? { add: selfInvocation([]), hookUrl: scope === "user" ? await brokerHookUrl(config) : "" }
       : { remove: "--no-hooks" },
   );
   await makeSettingsDir(hookPlan);
