@@ -44,8 +44,10 @@ function message(text: string, summary = "a summary", cwd = "/src/app"): Message
 }
 
 /** Characters that must never reach the model as themselves from a peer's text. */
-const FORBIDDEN =
-  /[<>\u2039\u203A\uFF1C\uFF1E\u2028\u2029\u200B\u200D\uFEFF\u202E\u2066\u2069\u0000\u001b\u0007\r]/u;
+const FORBIDDEN = new RegExp(
+  "[<>\u2039\u203A\uFF1C\uFF1E\u2028\u2029\u200B\u200D\uFEFF\u202E\u2066\u2069\u0000\u001b\u0007\r]",
+  "u",
+);
 
 Deno.test("hostile texts cannot open, close or hide anything in any rendering", () => {
   for (const text of HOSTILE) {

@@ -20,7 +20,10 @@ export function hookedEnv(): Promise<TestEnv> {
 }
 
 /** claude-peers installed in `testEnv`'s HOME, and Claude Code running in it. */
-export async function startHookedSession(testEnv: TestEnv): Promise<ClaudeCode> {
+export async function startHookedSession(
+  testEnv: TestEnv,
+  options: { interactive?: boolean } = {},
+): Promise<ClaudeCode> {
   const cwd = join(testEnv.dir, "project");
   await Deno.mkdir(cwd);
   const installed = await runCli(testEnv, ["install"], undefined, cwd);
@@ -30,6 +33,7 @@ export async function startHookedSession(testEnv: TestEnv): Promise<ClaudeCode> 
     await Deno.readTextFile(join(testEnv.dir, ".claude", "settings.json")),
   );
   return await startClaudeCode({
+    ...(options.interactive ? { interactive: true } : {}),
     home: testEnv.dir,
     cwd,
     env: {

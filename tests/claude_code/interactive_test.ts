@@ -9,39 +9,12 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { join } from "node:path";
-import { type ClaudeCode, harnessSkipReason, startClaudeCode, tmuxSkipReason } from "./harness.ts";
-import { createTestEnv, runCli, startBroker, type TestEnv, waitFor } from "../_helpers.ts";
+import { type ClaudeCode, harnessSkipReason, tmuxSkipReason } from "./harness.ts";
+import { hookedEnv, hookedPeerId, startHookedSession } from "./hooked_session.ts";
+import { runCli, startBroker, waitFor } from "../_helpers.ts";
 
 const skip = await tmuxSkipReason() ?? await harnessSkipReason();
 const suffix = skip ? ` [ignored: ${skip}]` : "";
-const claudeBin = new URL("../../.ci/.tools/claude-code/node_modules/.bin/claude", import.meta.url)
-  .pathname;
-
-/** A broker's test env, claude-peers installed in it, and interactive Claude Code in tmux. */
-async function startInteractiveSession(testEnv: TestEnv): Promise<ClaudeCode> {
-  const cwd = join(testEnv.dir, "project");
-  await Deno.mkdir(cwd);
-  const installed = await runCli(testEnv, ["install"], undefined, cwd);
-  assert.equal(installed.code, 0, installed.stderr + installed.stdout);
-  const claudeJson = JSON.parse(await Deno.readTextFile(join(testEnv.dir, ".claude.json")));
-  const settings = JSON.parse(
-    await Deno.readTextFile(join(testEnv.dir, ".claude", "settings.json")),
-  );
-  return await startClaudeCode({
-    interactive: true,
-    home: testEnv.dir,
-    cwd,
-    env: {
-      CLAUDE_PEERS_PORT: testEnv.env.CLAUDE_PEERS_PORT!,
-      CLAUDE_PEERS_DB: testEnv.env.CLAUDE_PEERS_DB!,
-      CLAUDE_PEERS_CHANNEL: "off",
-    },
-    mcpServers: claudeJson.mcpServers,
-    settings,
-    bridgePorts: [testEnv.port],
-  });
-}
 
 /** The input line of the prompt (a dialog's cursor `❯` is indented). */
 const PROMPT = /^❯/m;
@@ -95,20 +68,6 @@ async function reachPrompt(
   throw new Error(`no idle prompt within ${timeoutMs} ms; the screen:\n${screen}`);
 }
 
-async function onlyPeerId(testEnv: TestEnv): Promise<string> {
-  let id = "";
-  await waitFor(
-    async () => {
-      const { peers } = await testEnv.client().listPeers("machine");
-      id = peers[0]?.delivery === "hooks" ? peers[0].id : "";
-      return id !== "";
-    },
-    15_000,
-    "the session's peer, reached by its hooks",
-  );
-  return id;
-}
-
 /** Waits until the screen satisfies `predicate`; the screen it saw last, or an error with it. */
 async function waitForScreen(
   cc: ClaudeCode,
@@ -129,12 +88,9 @@ Deno.test({
   ignore: skip !== null,
   async fn() {
     const startedAt = Date.now();
-    await using testEnv = await createTestEnv({
-      CLAUDE_PEERS_CLAUDE_BIN: claudeBin,
-      CLAUDE_PEERS_CHANNEL: "off",
-    });
+    await using testEnv = await hookedEnv();
     await using _broker = await startBroker(testEnv);
-    await using cc = await startInteractiveSession(testEnv);
+    await using cc = await startHookedSession(testEnv, { interactive: true });
     let screen = "";
     try {
       const ready = await reachPrompt(cc, 30_000);
@@ -145,7 +101,7 @@ Deno.test({
       await cc.mock.waitForText("hello", 15_000);
       screen = await waitForScreen(cc, (s) => /^● ok *$/m.test(s), 15_000, 'the reply "ok"');
       const answeredAt = Date.now();
-      const peerId = await onlyPeerId(testEnv);
+      const peerId = await hookedPeerId(testEnv, 15_000);
 
       const marker = "PING-FROM-TMUX";
       const answer = "ANSWERED-THE-PEER";

@@ -8,7 +8,6 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { join } from "node:path";
 import { harnessSkipReason } from "./harness.ts";
 import { messagesText, type RecordedRequest } from "./mock_anthropic.ts";
 import { hookedEnv, hookedPeerId, startHookedSession } from "./hooked_session.ts";
