@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { BrokerError } from "../broker/client.ts";
 
 /** A mistake on the command line: exit code 2 with the usage. */
 export class UsageError extends Error {
@@ -22,10 +23,26 @@ export function printError(text: string): void {
   console.error(text);
 }
 
+/** What a person can do about a broker refusal, by its code. */
+const ADVICE: Partial<Record<BrokerError["code"], string>> = {
+  peer_not_found: 'run "claude-peers peers" to see the sessions that are connected',
+  peer_gone: 'its session has ended; run "claude-peers peers" to find an active one',
+  queue_full: "wait until that session has read its messages, then send again",
+  too_large: "send a shorter message, or a file path",
+  unavailable: 'start one with "claude-peers broker", or run "claude-peers doctor"',
+  unauthorized: 'run "claude-peers doctor"',
+};
+
 /** Reports `error` on stderr and exits: 2 for usage errors (with `usage`), 1 otherwise. */
 export function fail(error: unknown, usage?: string): never {
   const message = error instanceof Error ? error.message : String(error);
-  printError(`claude-peers: ${message}`);
+  // By shape, not instanceof: this module loads on every command, the lean hook too, so it
+  // must not load the client (and zod) itself.
+  const code = (error as Partial<BrokerError> | null)?.code;
+  const advice = typeof code === "string" ? ADVICE[code as BrokerError["code"]] : undefined;
+  printError(
+    `claude-peers: ${message}${advice && !message.includes(advice) ? ` (${advice})` : ""}`,
+  );
   if (error instanceof UsageError) {
     if (usage) printError(`\n${usage}`);
     Deno.exit(2);

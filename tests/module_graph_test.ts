@@ -164,6 +164,9 @@ Deno.test("a waiting hook loads neither zod nor the MCP SDK nor the other comman
   assertNoMcpSdk(graph, "cli/hook.ts");
   assert.ok(!graph.packages.has("zod"), `cli/hook.ts loads zod`);
   assert.ok(!graph.files.has("cli/mod.ts"), "cli/hook.ts loads the command table");
+  // main.ts loads before every command, the hook too.
+  const main = await moduleGraph("main.ts", false, true);
+  assert.ok(!main.packages.has("zod"), "main.ts loads zod before dispatching");
 });
 
 Deno.test("the broker never loads the MCP SDK, the MCP server or the CLI", async () => {
