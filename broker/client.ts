@@ -30,6 +30,9 @@ import {
 import type { Config } from "./config.ts";
 import { loadOrCreateSecret } from "./secret.ts";
 
+/** How long one broker call may take, reply body included. */
+const CALL_TIMEOUT_MS = 5_000;
+
 /** Why a broker call failed: a protocol code, or "unavailable" when no broker answered. */
 export type BrokerErrorCode = ErrorCode | "unavailable";
 
@@ -140,7 +143,8 @@ export class BrokerClient {
 
   /** GET /stream: yields events until the broker ends the stream or `signal` aborts. */
   async *stream(signal: AbortSignal): AsyncGenerator<StreamEvent> {
-    const response = await this.#fetch("/stream", { method: "GET", signal }, true);
+    // The stream lives as long as the peer: no deadline, only the caller's signal.
+    const response = await this.#fetch("/stream", { method: "GET", signal }, true, false);
     if (!response.ok || !response.body) throw await this.#errorOf(response);
     let buffered = "";
     for await (const chunk of response.body.pipeThrough(new TextDecoderStream())) {
@@ -166,11 +170,26 @@ export class BrokerClient {
     if (body !== undefined) init.body = JSON.stringify(body);
     const response = await this.#fetch(path, init, true);
     if (!response.ok) throw await this.#errorOf(response);
-    const value = await response.json();
+    const value = await response.json().catch((error) => {
+      throw this.#unavailable(error);
+    });
     return schema ? schema.parse(value) : value;
   }
 
-  async #fetch(path: string, init: RequestInit, authenticated: boolean): Promise<Response> {
+  /**
+   * One request. Every call but the stream has a deadline covering the reply's body too: a
+   * stopped or stuck broker (or anything else holding the port) makes it fail, never hang.
+   */
+  async #fetch(
+    path: string,
+    init: RequestInit,
+    authenticated: boolean,
+    deadline = true,
+  ): Promise<Response> {
+    if (deadline) {
+      const timeout = AbortSignal.timeout(CALL_TIMEOUT_MS);
+      init = { ...init, signal: init.signal ? AbortSignal.any([init.signal, timeout]) : timeout };
+    }
     const headers = new Headers(init.headers);
     if (init.body !== undefined) headers.set("content-type", "application/json");
     if (authenticated) {
@@ -181,12 +200,23 @@ export class BrokerClient {
     try {
       return await fetch(`${this.#config.brokerUrl}${path}`, { ...init, headers });
     } catch (error) {
-      if (error instanceof DOMException && error.name === "AbortError") throw error;
-      throw new BrokerUnavailableError(
-        `No broker answers at ${this.#config.brokerUrl} (start one with "claude-peers broker")`,
+      throw this.#unavailable(error);
+    }
+  }
+
+  #unavailable(error: unknown): Error {
+    if (error instanceof DOMException && error.name === "AbortError") return error;
+    if (error instanceof DOMException && error.name === "TimeoutError") {
+      return new BrokerUnavailableError(
+        `The broker on port ${this.#config.port} is not answering (no reply within ${
+          CALL_TIMEOUT_MS / 1000
+        } s): it may be stopped or stuck`,
         { cause: error },
       );
     }
+    return new BrokerUnavailableError(`No broker answers at ${this.#config.brokerUrl}`, {
+      cause: error,
+    });
   }
 
   async #errorOf(response: Response): Promise<BrokerError> {

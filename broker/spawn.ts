@@ -125,12 +125,17 @@ async function lastLogLine(path: string): Promise<string> {
   }
 }
 
+/**
+ * Whether a broker answers. Something that accepts on the port and never answers (a stopped
+ * or stuck broker) is not worth starting another broker for: that one could not bind.
+ */
 async function answers(client: BrokerClient): Promise<boolean> {
   try {
     await client.health();
     return true;
   } catch (error) {
-    if (error instanceof BrokerUnavailableError) return false;
-    throw error;
+    if (!(error instanceof BrokerUnavailableError)) throw error;
+    if (error.cause instanceof DOMException && error.cause.name === "TimeoutError") throw error;
+    return false;
   }
 }

@@ -28,7 +28,8 @@ async function runStatus(args: string[], config: Config): Promise<number> {
     await client.health();
   } catch (error) {
     if (!(error instanceof BrokerUnavailableError)) throw error;
-    print(`Broker:   not running (${config.brokerUrl})`);
+    const timedOut = error.cause instanceof DOMException && error.cause.name === "TimeoutError";
+    print(timedOut ? `Broker:   ${error.message}` : `Broker:   not running (${config.brokerUrl})`);
     print(`Database: ${config.dbPath}`);
     return 1;
   }

@@ -21,12 +21,14 @@ export interface StreamListener {
 
 /** Options for {@link PeerConnection}. */
 export interface PeerConnectionOptions {
-  /** How long a tool waits for registration. @default 20000 */
+  /** How long a tool waits for registration. @default 8000 */
   readyTimeoutMs?: number;
   /** Whether Claude Code shows this server's channel notifications. @default false */
   channel?: boolean;
 }
 
+/** How long a tool waits for the broker through a restart: tools answer within seconds. */
+const READY_TIMEOUT_MS = 8_000;
 const MIN_BACKOFF_MS = 50;
 const MAX_BACKOFF_MS = 2_000;
 
@@ -70,7 +72,7 @@ export class PeerConnection {
   /** The client, once registered; waits (bounded) through broker start-up and restarts. */
   async client(): Promise<BrokerClient> {
     if (this.#isReady) return this.#client;
-    const timeoutMs = this.#options.readyTimeoutMs ?? 20_000;
+    const timeoutMs = this.#options.readyTimeoutMs ?? READY_TIMEOUT_MS;
     const waited = new AbortController();
     const timeout = delay(timeoutMs, undefined, { signal: waited.signal }).then(() => {
       throw new BrokerUnavailableError(`Cannot reach the claude-peers broker: ${this.#lastError}`);
@@ -86,7 +88,7 @@ export class PeerConnection {
 
   /** Runs a broker call, waiting (bounded) through a broker restart that happens mid-call. */
   async call<T>(action: (client: BrokerClient) => Promise<T>): Promise<T> {
-    const deadline = Date.now() + (this.#options.readyTimeoutMs ?? 20_000);
+    const deadline = Date.now() + (this.#options.readyTimeoutMs ?? READY_TIMEOUT_MS);
     for (let attempt = 0;; attempt++) {
       try {
         return await action(await this.client());

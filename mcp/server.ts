@@ -26,7 +26,7 @@ export interface PeerServerDeps {
   session: SessionContext;
   /** Whether Claude Code shows channel notifications (`detectChannelMode()`). */
   channel: boolean;
-  /** How long a tool waits for registration with the broker. @default 20000 */
+  /** How long a tool waits for registration with the broker. @default 8000 */
   readyTimeoutMs?: number;
 }
 
