@@ -58,6 +58,7 @@ export async function createBrokerCore(
     isLive: async (id, now) => await registry.getPeer(id, now) !== null,
     endedAt: (id, now) => registry.endedAt(id, now),
   });
+  await mailbox.restoreOrder();
   const startedAt = Date.now();
   // Peers listed by the previous broker must reconnect to this one within a lease to stay listed.
   await registry.capLeases(startedAt, options.leaseMs);

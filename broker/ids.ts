@@ -46,6 +46,21 @@ export class MessageIdGenerator {
   #lastTime = 0;
   #counter = 0;
 
+  /** The time of the last id made, in ms since the epoch. */
+  get lastTime(): number {
+    return this.#lastTime;
+  }
+
+  /**
+   * Makes every later id sort after every id whose time is at most `time`: how a new broker
+   * continues the order of the one before it, even when the clock stepped back meanwhile.
+   */
+  raiseFloor(time: number): void {
+    if (time < this.#lastTime) return;
+    this.#lastTime = time + 1;
+    this.#counter = -1;
+  }
+
   /** The next id, greater than every id this generator made before. */
   next(now: number = Date.now()): string {
     if (now > this.#lastTime) {

@@ -68,3 +68,6 @@ export function enqueuedCounter(toId: PeerId): Deno.KvKey {
 export function removedCounter(toId: PeerId): Deno.KvKey {
   return ["inbox_removed", toId];
 }
+
+/** The time of the newest message id ever issued: the next broker's ids sort after it. */
+export const ID_FLOOR: Deno.KvKey = ["id_floor"];

@@ -14,17 +14,31 @@ export interface Sender {
   cwd: string;
 }
 
-/** A queued message as stored. */
-export interface StoredMessage extends Message {
+/**
+ * A queued message as stored. The text is kept as UTF-8 bytes: V8 stores a string with one
+ * character past Latin-1 at two bytes a character, so 32 KiB of UTF-8 text could overrun Deno
+ * KV's 64 KiB value limit as a string, never as its bytes.
+ */
+export interface StoredMessage extends Omit<Message, "text"> {
+  text_utf8: Uint8Array;
   expires_at: number;
   /** Until when a presenter holds it (claimed, not yet acknowledged); absent when unclaimed. */
   claimed_until?: number;
 }
 
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** The record that stores `message` until `expiresAt`. */
+export function storedOf(message: Message, expiresAt: number): StoredMessage {
+  const { text, ...rest } = message;
+  return { ...rest, text_utf8: encoder.encode(text), expires_at: expiresAt };
+}
+
 /** The message a stored record holds, without its bookkeeping. */
 export function messageOf(stored: StoredMessage): Message {
-  const { expires_at: _expires, claimed_until: _claimed, ...message } = stored;
-  return message;
+  const { expires_at: _expires, claimed_until: _claimed, text_utf8, ...message } = stored;
+  return { ...message, text: decoder.decode(text_utf8) };
 }
 
 /** A sender's record of a message still queued. */

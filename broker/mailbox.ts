@@ -62,6 +62,11 @@ export class Mailbox {
     });
   }
 
+  /** Continues the message order of earlier brokers on this database, whatever the clock says. */
+  restoreOrder(): Promise<void> {
+    return this.#sends.restoreOrder();
+  }
+
   /**
    * Queues a message for a live peer; it is durable when this resolves. A repeated
    * `idempotencyKey` from the same sender returns the first message instead of a copy.

@@ -9,8 +9,8 @@
  */
 import type { Message, PeerId } from "./protocol.ts";
 import { MessageIdGenerator } from "./ids.ts";
-import { enqueuedCounter, inboxKey, outboxKey, sendKey } from "./kv_keys.ts";
-import { getMany, type OutboxRecord, type Sender, type StoredMessage } from "./mail_records.ts";
+import { enqueuedCounter, ID_FLOOR, inboxKey, outboxKey, sendKey } from "./kv_keys.ts";
+import { getMany, type OutboxRecord, type Sender, storedOf } from "./mail_records.ts";
 import { Refusal } from "./refusal.ts";
 import { fulfilled, rejected, SerialBatcher } from "./serial_batcher.ts";
 
@@ -53,6 +53,12 @@ export class SendCommitter {
   constructor(kv: Deno.Kv, options: SendCommitterOptions) {
     this.#kv = kv;
     this.#options = options;
+  }
+
+  /** Continues the message order of earlier brokers on this database, whatever the clock says. */
+  async restoreOrder(): Promise<void> {
+    const floor = await this.#kv.get<Deno.KvU64>(ID_FLOOR);
+    if (floor.value) this.#ids.raiseFloor(Number(floor.value.value));
   }
 
   /** Queues `send` for `toId`; resolves once it is durable. */
@@ -177,7 +183,7 @@ export class SendCommitter {
         text: send.text,
         sent_at: new Date(send.now).toISOString(),
       };
-      const stored: StoredMessage = { ...message, expires_at: send.now + expireIn };
+      const stored = storedOf(message, send.now + expireIn);
       op.set(inboxKey(toId, message.id), stored, { expireIn });
       if (send.sender.kind === "peer") {
         const record: OutboxRecord = {
@@ -188,13 +194,15 @@ export class SendCommitter {
         op.set(outboxKey(send.sender.id, message.id), record, { expireIn });
       }
       if (key) {
-        op.check({ key, versionstamp: null }).set(key, message, { expireIn });
+        // A retry needs the id, not the text (which would count twice against the KV limits).
+        op.check({ key, versionstamp: null }).set(key, { ...message, text: "" }, { expireIn });
         byKey.set(keyText(send), message);
       }
       written.push([send, message]);
       created++;
     }
     op.sum(enqueuedCounter(toId), BigInt(created));
+    op.max(ID_FLOOR, BigInt(this.#ids.lastTime));
     return { op, written };
   }
 }

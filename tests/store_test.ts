@@ -24,12 +24,16 @@ interface Store {
   mailbox: Mailbox;
 }
 
-async function withStore(fn: (store: Store, kv: Deno.Kv) => Promise<void>): Promise<void> {
+async function withStore(
+  fn: (store: Store, kv: Deno.Kv) => Promise<void>,
+  overrides: Partial<typeof OPTIONS> = {},
+): Promise<void> {
   const kv = await Deno.openKv(":memory:");
   try {
     const registry = new PeerRegistry(kv, OPTIONS);
     const mailbox = new Mailbox(kv, {
       ...OPTIONS,
+      ...overrides,
       isLive: async (id, now) => await registry.getPeer(id, now) !== null,
       endedAt: (id, now) => registry.endedAt(id, now),
     });
@@ -139,3 +143,65 @@ Deno.test("concurrent sends share one commit, keep the limit exact and dedupe ke
     );
     assert.equal(await store.mailbox.queuedCount(peer.id), OPTIONS.maxQueued);
   }));
+
+Deno.test("32 KiB of any UTF-8 text fits, and one sender's message never fails another's", async () => {
+  await withStore(async (store) => {
+    const now = Date.now();
+    const { peer } = await store.registry.register(FIELDS, now);
+    // 32,765 ASCII characters and one "€": 32,768 UTF-8 bytes, a two-byte string in V8.
+    const euro = "x".repeat(32_765) + "€";
+    assert.equal(new TextEncoder().encode(euro).byteLength, 32 * 1024);
+    const sends = [
+      store.mailbox.enqueue(sender("big"), peer.id, euro, now),
+      ...Array.from(
+        { length: 40 },
+        (_, i) => store.mailbox.enqueue(sender("s"), peer.id, `m${i}`, now),
+      ),
+    ];
+    const results = await Promise.allSettled(sends);
+    const failed = results.filter((result) => result.status === "rejected");
+    assert.equal(
+      failed.length,
+      0,
+      String((failed[0] as PromiseRejectedResult | undefined)?.reason),
+    );
+    const inbox = await store.mailbox.inbox(peer.id, now);
+    assert.equal(inbox.length, 41);
+    assert.equal(inbox[0]!.text, euro);
+  }, { maxQueued: 100 });
+});
+
+Deno.test("ids issued after a restart sort after every earlier id, even when the clock stepped back", async () => {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    const start = async () => {
+      const hours = { leaseMs: 10 * 3_600_000, retentionMs: 10 * 3_600_000 };
+      const registry = new PeerRegistry(kv, { ...OPTIONS, ...hours });
+      const mailbox = new Mailbox(kv, {
+        ...OPTIONS,
+        ...hours,
+        maxQueued: 100,
+        isLive: async (id, now) => await registry.getPeer(id, now) !== null,
+        endedAt: (id, now) => registry.endedAt(id, now),
+      });
+      await mailbox.restoreOrder();
+      return { registry, mailbox };
+    };
+    const now = Date.now();
+    const first = await start();
+    const { peer } = await first.registry.register(FIELDS, now);
+    for (const text of ["a", "b", "c"]) {
+      await first.mailbox.enqueue(sender("s"), peer.id, text, now);
+    }
+    // A new broker on the same database, with the clock an hour behind.
+    const second = await start();
+    const earlier = now - 3_600_000;
+    for (const text of ["d", "e"]) {
+      await second.mailbox.enqueue(sender("s"), peer.id, text, earlier);
+    }
+    const inbox = await second.mailbox.inbox(peer.id, now);
+    assert.deepEqual(inbox.map((message) => message.text), ["a", "b", "c", "d", "e"]);
+  } finally {
+    kv.close();
+  }
+});
