@@ -38,7 +38,9 @@ export function storedOf(message: Message, expiresAt: number): StoredMessage {
 /** The message a stored record holds, without its bookkeeping. */
 export function messageOf(stored: StoredMessage): Message {
   const { expires_at: _expires, claimed_until: _claimed, text_utf8, ...message } = stored;
-  return { ...message, text: decoder.decode(text_utf8) };
+  // Records written before the text was stored as bytes carry it as a string.
+  const legacy = (stored as { text?: unknown }).text;
+  return { ...message, text: typeof legacy === "string" ? legacy : decoder.decode(text_utf8) };
 }
 
 /** A sender's record of a message still queued. */
