@@ -100,7 +100,7 @@ function basename(path: string): string {
 function parseInteger(env: Env, name: string, fallback: number, min: number, max: number): number {
   const raw = env.get(name);
   if (raw === undefined || raw === "") return fallback;
-  const value = Number(raw);
+  const value = /^\d{1,10}$/.test(raw) ? Number(raw) : NaN;
   if (!Number.isInteger(value) || value < min || value > max) {
     throw new Error(`Invalid ${name} "${raw}": expected a whole number from ${min} to ${max}`);
   }

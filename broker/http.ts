@@ -34,11 +34,9 @@ const STATUS: Record<ErrorCode, number> = {
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
-/** Reads and validates a JSON body with `schema`; refuses other content types and sizes. */
-export async function readJson<T extends z.ZodTypeAny>(
-  request: Request,
-  schema: T,
-): Promise<z.output<T>> {
+/** Refuses a POST whose body is not declared JSON, whether or not its route reads the body. */
+export function requireJsonBody(request: Request): void {
+  if (request.method !== "POST") return;
   const type = request.headers.get("content-type") ?? "";
   if (type.split(";")[0]!.trim().toLowerCase() !== "application/json") {
     throw new Refusal(
@@ -46,6 +44,14 @@ export async function readJson<T extends z.ZodTypeAny>(
       `Content-Type must be application/json, got "${type}"`,
     );
   }
+}
+
+/** Reads and validates a JSON body with `schema`; refuses other content types and sizes. */
+export async function readJson<T extends z.ZodTypeAny>(
+  request: Request,
+  schema: T,
+): Promise<z.output<T>> {
+  requireJsonBody(request);
   const text = await readBodyText(request);
   let value: unknown;
   try {

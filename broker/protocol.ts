@@ -142,6 +142,7 @@ export const SendRequest = z.object({
     /^[A-Za-z0-9_.-]{1,32}$/,
     "a sender name is 1-32 of A-Z a-z 0-9 _ . -",
   )
+    .refine((name) => !/^[a-z0-9]{8}$/.test(name), "a sender name cannot look like a peer id")
     .optional(),
   /** Retrying a send with the same key queues the message once. */
   idempotency_key: z.string().min(1).max(64).optional(),

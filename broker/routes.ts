@@ -28,7 +28,7 @@ import type { PeerRecord, PeerRegistry } from "./peers.ts";
 import type { Mailbox, Sender } from "./mailbox.ts";
 import type { Connections } from "./connections.ts";
 import type { Waiters } from "./waiters.ts";
-import { describeError, errorResponse, json, jsonThen, readJson } from "./http.ts";
+import { describeError, errorResponse, json, jsonThen, readJson, requireJsonBody } from "./http.ts";
 import {
   callerOf,
   rejectBrowsers,
@@ -95,6 +95,7 @@ export async function handleRequest(request: Request, context: BrokerContext): P
         : new Refusal("no_such_endpoint", `No such endpoint: ${request.method} ${path}`);
     }
     requireSecret(request, context.secret);
+    requireJsonBody(request);
     return await route(request, context);
   } catch (error) {
     return errorResponse(error);

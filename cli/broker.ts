@@ -7,7 +7,6 @@
 import { parseArgs } from "node:util";
 import { dirname } from "node:path";
 import type { Config } from "../broker/config.ts";
-import { ensurePrivateDirectory } from "../broker/secret.ts";
 import { errorMessage, log, logToFile, setLogPrefix } from "../broker/log.ts";
 import type { Command } from "./command.ts";
 
@@ -29,14 +28,17 @@ async function runBrokerCommand(args: string[], config: Config): Promise<number>
   const { values } = parseArgs({ args, options: { "log-file": { type: "string" } }, strict: true });
   setLogPrefix("claude-peers broker");
   if (values["log-file"]) {
-    await ensurePrivateDirectory(dirname(values["log-file"]));
+    // Make the directory if missing (owner-only), but never change one that exists.
+    await Deno.mkdir(dirname(values["log-file"]), { recursive: true, mode: 0o700 });
     logToFile(values["log-file"]);
-    // The auto-started broker has no terminal: whatever kills it must reach the log file.
-    globalThis.addEventListener("unhandledrejection", (event) => {
-      log(`unhandled rejection: ${errorMessage(event.reason)}`);
-    });
-    globalThis.addEventListener("error", (event) => log(`uncaught error: ${event.message}`));
   }
+  // A stray rejection (a client gone mid-reply, out of file descriptors) is logged and survived:
+  // the broker serves every session on the machine, and the log is where it must show.
+  globalThis.addEventListener("unhandledrejection", (event) => {
+    event.preventDefault();
+    log(`unhandled rejection (survived): ${errorMessage(event.reason)}`);
+  });
+  globalThis.addEventListener("error", (event) => log(`uncaught error: ${event.message}`));
   // Loaded per mode: the broker never loads the MCP SDK, the MCP server never the broker.
   const { runBroker } = await import("../broker/mod.ts");
   try {

@@ -8,6 +8,8 @@ import type { Config } from "../broker/config.ts";
 import { BrokerClient } from "../broker/client.ts";
 import { ensureBroker } from "../broker/spawn.ts";
 import { print, UsageError } from "./fail.ts";
+import { PeerId } from "../broker/protocol.ts";
+import { terminalSafe } from "./format.ts";
 import type { Command } from "./command.ts";
 
 /** `claude-peers send [--from NAME] <peer-id> [message...]`. */
@@ -32,6 +34,14 @@ async function runSend(args: string[], config: Config): Promise<number> {
   });
   const [peerId, ...words] = positionals;
   if (!peerId) throw new UsageError("send needs a peer id");
+  if (!PeerId.safeParse(peerId).success) {
+    throw new UsageError(
+      `"${terminalSafe(peerId)}" is not a peer id (8 lowercase letters or digits)`,
+    );
+  }
+  if (values.from !== undefined && PeerId.safeParse(values.from).success) {
+    throw new UsageError(`--from "${values.from}" looks like a peer id: pick a name that does not`);
+  }
   const text = words.length === 0 || (words.length === 1 && words[0] === "-")
     ? await readStdin()
     : words.join(" ");

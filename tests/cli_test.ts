@@ -44,9 +44,14 @@ Deno.test("status, peers and send work against a running broker", async () => {
   const unknown = await runCli(testEnv, ["send", "zzzzzzzz", "hello"]);
   assert.equal(unknown.code, 1);
   assert.match(unknown.stderr, /Peer "zzzzzzzz" is not registered/);
+  assert.match(unknown.stderr, /run "claude-peers peers"/, "advice for a person");
+  // A malformed id is a usage error (exit 2), as documented; so is a --from shaped like an id.
   const badId = await runCli(testEnv, ["send", "NOT-AN-ID", "hello"]);
-  assert.equal(badId.code, 1);
-  assert.match(badId.stderr, /to_id/);
+  assert.equal(badId.code, 2);
+  assert.match(badId.stderr, /"NOT-AN-ID" is not a peer id/);
+  const posing = await runCli(testEnv, ["send", "--from", "k3x9ab12", bobId, "hello"]);
+  assert.equal(posing.code, 2);
+  assert.match(posing.stderr, /looks like a peer id/);
 });
 
 Deno.test("status reports a stopped broker and kill-broker frees the port", async () => {

@@ -148,6 +148,10 @@ Deno.test("bad requests get a clear 4xx and change nothing", async (t) => {
       "content-type": "text/plain",
     });
     await expectError(plain, 415, /application\/json/);
+    // Also where the route reads no body: every POST is JSON or refused.
+    for (const path of ["/inbox", "/outbox", "/claim", "/wait", "/shutdown"]) {
+      await expectError(await post(path, "{}", { "content-type": "text/plain" }), 415, /json/);
+    }
     const rebound = await post("/send", JSON.stringify({ to_id: bobId, text: "rebound" }), {
       host: `evil.example:${broker.port}`,
     });

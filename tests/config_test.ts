@@ -1,0 +1,31 @@
+/**
+ * resolveConfig(): the environment, read strictly.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { resolveConfig } from "../broker/config.ts";
+
+function configOf(env: Record<string, string>) {
+  return resolveConfig({ get: (name) => ({ HOME: "/home/u", ...env })[name] });
+}
+
+Deno.test("a port is written in decimal digits, or refused with the value quoted", () => {
+  assert.equal(configOf({ CLAUDE_PEERS_PORT: "7900" }).port, 7900);
+  for (const raw of ["0x1ED3", "1e3", " 7900", "7900.0", "-1", "65536", "0"]) {
+    assert.throws(
+      () => configOf({ CLAUDE_PEERS_PORT: raw }),
+      new RegExp(`Invalid CLAUDE_PEERS_PORT "${raw.replace(/[.+]/g, "\\$&")}"`),
+      raw,
+    );
+  }
+});
+
+Deno.test("the Claude Code session and pid come from Claude Code's variables, when well formed", () => {
+  const inside = configOf({ CLAUDE_CODE_SESSION_ID: "3f2a9c1e-0000-4000", CLAUDE_PID: "4242" });
+  assert.equal(inside.claudeSessionId, "3f2a9c1e-0000-4000");
+  assert.equal(inside.claudePid, 4242);
+  const odd = configOf({ CLAUDE_CODE_SESSION_ID: "../../etc", CLAUDE_PID: "1" });
+  assert.equal(odd.claudeSessionId, undefined);
+  assert.equal(odd.claudePid, undefined);
+});
