@@ -8,54 +8,27 @@
 import {
   AckRequest,
   type BatchResult,
-  CLAIM_MS,
-  ClaimRequest,
-  type ClaimResponse,
-  type DeliveryMode,
-  type HookContextReply,
-  HookInput,
   ListPeersRequest,
   MAX_MESSAGE_BYTES,
   type Peer,
-  type PeerId,
   RegisterRequest,
   SendBatchRequest,
   SendRequest,
   SESSION_HEADER,
   SummaryRequest,
 } from "./protocol.ts";
-import type { PeerRecord, PeerRegistry } from "./peers.ts";
-import type { Mailbox, Sender } from "./mailbox.ts";
-import type { Connections } from "./connections.ts";
-import type { Waiters } from "./waiters.ts";
-import { describeError, errorResponse, json, jsonThen, readJson, requireJsonBody } from "./http.ts";
-import {
-  callerOf,
-  rejectBrowsers,
-  requireHookToken,
-  requireSecret,
-  sessionPeerId,
-} from "./auth.ts";
-import { renderMessages } from "./envelope.ts";
+import type { PeerRecord } from "./peers.ts";
+import type { Sender } from "./mailbox.ts";
+import { describeError, errorResponse, json, readJson, requireJsonBody } from "./http.ts";
+import { callerOf, rejectBrowsers, requireSecret, sessionPeerId } from "./auth.ts";
 import { Refusal } from "./refusal.ts";
+import type { BrokerContext } from "./context.ts";
+import { deliveryOf, recipientDelivery } from "./delivery_mode.ts";
+import { claim, hookContext, wait } from "./claim_routes.ts";
 import { VERSION } from "./config.ts";
-import { errorMessage, log } from "./log.ts";
+import { log } from "./log.ts";
 
-/** What the routes need from the running broker. */
-export interface BrokerContext {
-  registry: PeerRegistry;
-  mailbox: Mailbox;
-  connections: Connections;
-  waiters: Waiters;
-  secret: string;
-  /** What Claude Code's HTTP hooks carry instead of the secret. */
-  hookToken: string;
-  port: number;
-  dbPath: string;
-  startedAt: number;
-  /** Begins a clean shutdown after the current response is sent. */
-  requestShutdown: () => void;
-}
+export type { BrokerContext } from "./context.ts";
 
 type Route = (request: Request, context: BrokerContext) => Promise<Response>;
 
@@ -116,18 +89,6 @@ function toWirePeer(peer: PeerRecord, context: BrokerContext): Peer {
     connected: context.connections.isConnected(peer.id),
     delivery: deliveryOf(peer, context),
   };
-}
-
-/** How `peer` hears a message now. */
-function deliveryOf(peer: PeerRecord, context: BrokerContext): DeliveryMode {
-  if (peer.channel) return "channel";
-  return context.waiters.hooksLive(peer.id, Date.now()) ? "hooks" : "tool_call";
-}
-
-/** How the live peer `id` hears a message; "tool_call" when it is not live. */
-async function recipientDelivery(id: PeerId, context: BrokerContext): Promise<DeliveryMode> {
-  const peer = await context.registry.getPeer(id, Date.now());
-  return peer ? deliveryOf(peer, context) : "tool_call";
 }
 
 async function status(_request: Request, context: BrokerContext): Promise<Response> {
@@ -244,61 +205,6 @@ async function setSummary(request: Request, context: BrokerContext): Promise<Res
 async function inbox(request: Request, context: BrokerContext): Promise<Response> {
   const id = await sessionPeerId(request, context.registry);
   return json({ messages: await context.mailbox.inbox(id, Date.now()) });
-}
-
-async function claim(request: Request, context: BrokerContext): Promise<Response> {
-  const body = await readJson(request, ClaimRequest);
-  const { peerId, hook } = await callerOf(request, context.registry);
-  const now = Date.now();
-  const peer = await context.registry.getPeer(peerId, now);
-  if (hook) context.waiters.noteHook(peerId, now);
-  const delivery = peer ? deliveryOf(peer, context) : "tool_call";
-  // Under channel mode the session's messages are pushed; its hooks stay silent.
-  if (hook && delivery === "channel") return json({ messages: [], delivery } as ClaimResponse);
-  const { messages } = await context.mailbox.claim(peerId, now, CLAIM_MS);
-  if (messages.length > 0) {
-    log(`${messages.length} messages claimed by ${body.presenter} of ${peerId}`);
-  }
-  return json({ messages, delivery } as ClaimResponse);
-}
-
-/**
- * POST /hook/context?token=T: Claude Code's HTTP hook for UserPromptSubmit and PostToolUse. The
- * body is the hook's JSON; the reply puts the session's claimed messages in front of the model
- * as `additionalContext`, and they are acknowledged once the reply has been written.
- */
-async function hookContext(request: Request, context: BrokerContext): Promise<Response> {
-  requireHookToken(request, context.hookToken);
-  const input = await readJson(request, HookInput);
-  const now = Date.now();
-  const peerId = await context.registry.peerForClaudeSession(input.session_id, now);
-  const peer = peerId ? await context.registry.getPeer(peerId, now) : null;
-  if (!peer || peer.channel) return json({});
-  context.waiters.noteHook(peer.id, now);
-  const { messages } = await context.mailbox.claim(peer.id, now, CLAIM_MS);
-  if (messages.length === 0) return json({});
-  const reply: HookContextReply = {
-    hookSpecificOutput: {
-      hookEventName: input.hook_event_name,
-      additionalContext: renderMessages(messages),
-    },
-  };
-  const ids = messages.map((message) => message.id);
-  return jsonThen(reply, () => {
-    context.mailbox.ack(peer.id, ids).catch((error) =>
-      log(`could not acknowledge hook messages of ${peer.id}: ${errorMessage(error)}`)
-    );
-  });
-}
-
-async function wait(request: Request, context: BrokerContext): Promise<Response> {
-  const { peerId } = await callerOf(request, context.registry);
-  const now = Date.now();
-  const peer = await context.registry.getPeer(peerId, now);
-  if (!peer) return json({ state: "absent" });
-  if (peer.channel) return json({ state: "channel" });
-  context.waiters.noteHook(peerId, now);
-  return json(await context.waiters.wait(peerId, request.signal));
 }
 
 async function ack(request: Request, context: BrokerContext): Promise<Response> {
