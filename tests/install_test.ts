@@ -11,41 +11,17 @@ import { claudePeersCommand, createTestEnv, runCli, type TestEnv } from "./_help
 import { claudePeersHooks, HOOK_EVENTS, type WantedHooks } from "../cli/hook_settings.ts";
 import { hookContextUrl } from "../cli/hook_url.ts";
 import { hookToken } from "../broker/secret.ts";
+import {
+  CLAUDE_CODE_VERSION,
+  ensureClaudeCli as installClaudeCli,
+} from "./_fixtures/claude_cli.ts";
 
-const CLAUDE_CODE_VERSION = "2.1.330";
-const toolsDir = new URL("../.ci/.tools/claude-code", import.meta.url).pathname;
-const claudeBin = join(toolsDir, "node_modules", ".bin", "claude");
-
-/** Installs the pinned Claude Code CLI once; null (with the reason printed) when it cannot. */
+/** The pinned CLI, or null (with the reason printed) when it cannot be installed. */
 async function ensureClaudeCli(): Promise<string | null> {
-  if (await Deno.stat(claudeBin).catch(() => null)) return claudeBin;
-  const npm = Deno.build.os === "windows" ? "npm.cmd" : "npm";
-  try {
-    const child = new Deno.Command(npm, {
-      args: [
-        "install",
-        "--prefix",
-        toolsDir,
-        "--no-save",
-        "--no-audit",
-        "--no-fund",
-        `@anthropic-ai/claude-code@${CLAUDE_CODE_VERSION}`,
-      ],
-      stdout: "null",
-      stderr: "piped",
-    }).spawn();
-    const timer = setTimeout(() => child.kill("SIGKILL"), 300_000);
-    const output = await child.output();
-    clearTimeout(timer);
-    if (output.success && await Deno.stat(claudeBin).catch(() => null)) return claudeBin;
-    // deno-lint-ignore no-console
-    console.error(
-      `Claude Code CLI could not be installed: ${new TextDecoder().decode(output.stderr)}`,
-    );
-  } catch (error) {
-    // deno-lint-ignore no-console
-    console.error(`Claude Code CLI could not be installed: ${error}`);
-  }
+  const cli = await installClaudeCli();
+  if ("bin" in cli) return cli.bin;
+  // deno-lint-ignore no-console
+  console.error(`Claude Code CLI could not be installed: ${cli.error}`);
   return null;
 }
 

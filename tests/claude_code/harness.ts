@@ -19,50 +19,12 @@
  */
 import { join } from "node:path";
 import { MockAnthropic, type MockOptions } from "./mock_anthropic.ts";
+import { CLAUDE_BIN as claudeBin, ensureClaudeCli } from "../_fixtures/claude_cli.ts";
 
 export { MockAnthropic } from "./mock_anthropic.ts";
 export type { RecordedRequest, ScriptedReply } from "./mock_anthropic.ts";
 
-const repoRoot = new URL("../../", import.meta.url).pathname;
-/** Same place and pin as tests/install_test.ts, so both share one install. */
-const toolsDir = join(repoRoot, ".ci", ".tools", "claude-code");
-const claudeBin = join(toolsDir, "node_modules", ".bin", "claude");
 const forwarder = new URL("./netns_forward.ts", import.meta.url).pathname;
-
-/** The pinned version, read from tests/install_test.ts so there is one source of truth. */
-async function claudeCodeVersion(): Promise<string> {
-  const source = await Deno.readTextFile(join(repoRoot, "tests", "install_test.ts"));
-  const match = source.match(/const CLAUDE_CODE_VERSION = "([^"]+)"/);
-  if (!match?.[1]) throw new Error("CLAUDE_CODE_VERSION not found in tests/install_test.ts");
-  return match[1];
-}
-
-/** Installs the pinned Claude Code CLI once (as tests/install_test.ts does); null on failure. */
-async function ensureClaudeCli(): Promise<{ bin: string } | { error: string }> {
-  if (await Deno.stat(claudeBin).catch(() => null)) return { bin: claudeBin };
-  try {
-    const child = new Deno.Command("npm", {
-      args: [
-        "install",
-        "--prefix",
-        toolsDir,
-        "--no-save",
-        "--no-audit",
-        "--no-fund",
-        `@anthropic-ai/claude-code@${await claudeCodeVersion()}`,
-      ],
-      stdout: "null",
-      stderr: "piped",
-    }).spawn();
-    const timer = setTimeout(() => child.kill("SIGKILL"), 300_000);
-    const output = await child.output();
-    clearTimeout(timer);
-    if (output.success && await Deno.stat(claudeBin).catch(() => null)) return { bin: claudeBin };
-    return { error: new TextDecoder().decode(output.stderr).trim().split("\n").at(-1) ?? "" };
-  } catch (error) {
-    return { error: String(error) };
-  }
-}
 
 async function run(cmd: string, args: string[]): Promise<{ ok: boolean; out: string }> {
   try {

@@ -10,13 +10,11 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { type ClaudeCode, startClaudeCode } from "./harness.ts";
 import { createTestEnv, runCli, type TestEnv, waitFor } from "../_helpers.ts";
-
-const claudeBin = new URL("../../.ci/.tools/claude-code/node_modules/.bin/claude", import.meta.url)
-  .pathname;
+import { CLAUDE_BIN } from "../_fixtures/claude_cli.ts";
 
 /** A test environment whose `install` uses the pinned Claude Code CLI; channels off. */
 export function hookedEnv(): Promise<TestEnv> {
-  return createTestEnv({ CLAUDE_PEERS_CLAUDE_BIN: claudeBin, CLAUDE_PEERS_CHANNEL: "off" });
+  return createTestEnv({ CLAUDE_PEERS_CLAUDE_BIN: CLAUDE_BIN, CLAUDE_PEERS_CHANNEL: "off" });
 }
 
 /** claude-peers installed in `testEnv`'s HOME, and Claude Code running in it. */
