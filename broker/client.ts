@@ -29,12 +29,17 @@ import {
 } from "./protocol.ts";
 import type { Config } from "./config.ts";
 import { loadOrCreateSecret } from "./secret.ts";
+import { brokerProof, newChallenge } from "./broker_proof.ts";
 
 /** How long one broker call may take, reply body included. */
 const CALL_TIMEOUT_MS = 5_000;
 
-/** Why a broker call failed: a protocol code, or "unavailable" when no broker answered. */
-export type BrokerErrorCode = ErrorCode | "unavailable";
+/**
+ * Why a broker call failed: a protocol code, "unavailable" when no broker answered,
+ * "not_a_broker" when something else answers on the port, or "impostor" when what answers like
+ * a broker cannot prove it holds this user's secret.
+ */
+export type BrokerErrorCode = ErrorCode | "unavailable" | "not_a_broker" | "impostor";
 
 /** The broker refused a call (`code` says why), or did not answer. */
 export class BrokerError extends Error {
@@ -62,6 +67,7 @@ export class BrokerUnavailableError extends BrokerError {
 export class BrokerClient {
   #config: Config;
   #secret: Promise<string> | undefined;
+  #verified: Promise<void> | undefined;
   /** The peer session credential sent with peer requests. */
   session: string | undefined;
 
@@ -69,19 +75,45 @@ export class BrokerClient {
     this.#config = config;
   }
 
-  /** GET /health, without credentials. */
+  /**
+   * GET /health with a fresh challenge, without credentials: resolves only when the broker
+   * proves it holds this user's secret. Every authenticated call makes sure of that first.
+   */
   async health(): Promise<HealthResponse> {
-    const response = await this.#fetch("/health", { method: "GET" }, false);
+    const challenge = newChallenge();
+    const response = await this.#fetch(`/health?challenge=${challenge}`, { method: "GET" }, false);
     const body = await response.json().catch(() => null);
     const parsed = HealthResponse.safeParse(body);
     if (!response.ok || !parsed.success) {
       throw new BrokerError(
-        "forbidden",
+        "not_a_broker",
         response.status,
         `Port ${this.#config.port} is held by a program that is not a claude-peers broker (set CLAUDE_PEERS_PORT)`,
       );
     }
+    const expected = await brokerProof(await this.#loadSecret(), challenge);
+    if (parsed.data.proof !== expected) {
+      throw new BrokerError(
+        "impostor",
+        response.status,
+        `Port ${this.#config.port} is held by a claude-peers broker that does not know your secret: another user's, or an impostor; nothing was sent to it`,
+      );
+    }
     return parsed.data;
+  }
+
+  /** Proves the broker once per connection to it; again after it was lost. */
+  #verifyBroker(): Promise<void> {
+    this.#verified ??= this.health().then(() => {}, (error) => {
+      this.#verified = undefined;
+      throw error;
+    });
+    return this.#verified;
+  }
+
+  #loadSecret(): Promise<string> {
+    this.#secret ??= loadOrCreateSecret(this.#config.secretPath, this.#config.stateDir);
+    return this.#secret;
   }
 
   /** GET /status. */
@@ -193,13 +225,16 @@ export class BrokerClient {
     const headers = new Headers(init.headers);
     if (init.body !== undefined) headers.set("content-type", "application/json");
     if (authenticated) {
-      this.#secret ??= loadOrCreateSecret(this.#config.secretPath, this.#config.stateDir);
-      headers.set("authorization", `Bearer ${await this.#secret}`);
+      // No credential goes to a program that has not proved it is this user's broker.
+      await this.#verifyBroker();
+      headers.set("authorization", `Bearer ${await this.#loadSecret()}`);
       if (this.session) headers.set(SESSION_HEADER, this.session);
     }
     try {
       return await fetch(`${this.#config.brokerUrl}${path}`, { ...init, headers });
     } catch (error) {
+      // The broker went away: whatever answers next on the port must prove itself again.
+      this.#verified = undefined;
       throw this.#unavailable(error);
     }
   }

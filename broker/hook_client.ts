@@ -10,6 +10,7 @@ import type { ClaimResponse, Message, Presenter, WaitResponse } from "./protocol
 import type { Config } from "./config.ts";
 import { CLAUDE_SESSION_HEADER } from "./wire.ts";
 import { readSecret } from "./secret_file.ts";
+import { brokerProof, newChallenge } from "./broker_proof.ts";
 
 /** The broker did not answer, or not as a broker does. */
 export class HookCallError extends Error {
@@ -21,6 +22,7 @@ export class HookClient {
   #config: Config;
   #claudeSession: string;
   #secret: Promise<string | null> | undefined;
+  #verified = false;
 
   constructor(config: Config, claudeSession: string) {
     this.#config = config;
@@ -50,6 +52,17 @@ export class HookClient {
     await this.#post("/ack", { ids }, signal);
   }
 
+  async #verify(secret: string, signal: AbortSignal | undefined): Promise<void> {
+    const challenge = newChallenge();
+    const proof = await proofFrom(this.#config, challenge, signal);
+    if (proof !== await brokerProof(secret, challenge)) {
+      throw new HookCallError(
+        `What answers on port ${this.#config.port} is not this user's broker`,
+      );
+    }
+    this.#verified = true;
+  }
+
   async #post(path: string, body: unknown, signal?: AbortSignal): Promise<unknown> {
     this.#secret ??= readSecret(this.#config.secretPath);
     const secret = await this.#secret;
@@ -57,6 +70,8 @@ export class HookClient {
     if (secret === null) {
       throw new HookCallError(`No claude-peers secret at ${this.#config.secretPath}`);
     }
+    // Nothing goes to a program on the port that cannot prove it holds the secret.
+    if (!this.#verified) await this.#verify(secret, signal);
     const init: RequestInit = {
       method: "POST",
       headers: {
@@ -71,6 +86,7 @@ export class HookClient {
     try {
       response = await fetch(`${this.#config.brokerUrl}${path}`, init);
     } catch (error) {
+      this.#verified = false;
       throw new HookCallError(`No broker answers at ${this.#config.brokerUrl}`, { cause: error });
     }
     const reply = await response.json().catch(() => undefined);
@@ -78,6 +94,22 @@ export class HookClient {
       throw new HookCallError(`The broker refused ${path}: HTTP ${response.status}`);
     }
     return reply;
+  }
+}
+
+/** The same proof `BrokerClient.health()` asks for. */
+async function proofFrom(
+  config: Config,
+  challenge: string,
+  signal: AbortSignal | undefined,
+): Promise<unknown> {
+  try {
+    const init: RequestInit = signal ? { signal } : {};
+    const response = await fetch(`${config.brokerUrl}/health?challenge=${challenge}`, init);
+    const body = await response.json().catch(() => undefined);
+    return isObject(body) ? body.proof : undefined;
+  } catch (error) {
+    throw new HookCallError(`No broker answers at ${config.brokerUrl}`, { cause: error });
   }
 }
 

@@ -27,3 +27,27 @@ export async function isRunning(pid: number): Promise<boolean> {
   if (Deno.build.os === "windows") return true;
   return await ps(pid, "pid=") !== null;
 }
+
+/**
+ * Who listens on loopback TCP `port`: "user NAME (uid N)", or null when that cannot be told
+ * (no `ss`, nothing listening, not Linux). Deno denies /proc/net without -A, so ask `ss`, which
+ * leaves out the uid of root's sockets.
+ */
+export async function portOwner(port: number): Promise<string | null> {
+  if (Deno.build.os !== "linux") return null;
+  const listing = await run("ss", ["-Htlne", `sport = :${port}`]);
+  if (!listing || !/LISTEN/.test(listing)) return null;
+  const uid = Number(listing.match(/\buid:(\d+)/)?.[1] ?? 0);
+  const name = (await run("getent", ["passwd", String(uid)]))?.split(":")[0];
+  return name ? `user ${name} (uid ${uid})` : `uid ${uid}`;
+}
+
+async function run(command: string, args: string[]): Promise<string | null> {
+  try {
+    const output = await new Deno.Command(command, { args, stdout: "piped", stderr: "null" })
+      .output();
+    return output.success ? new TextDecoder().decode(output.stdout).trim() : null;
+  } catch {
+    return null;
+  }
+}

@@ -306,6 +306,8 @@ export type OutboxResponse = z.infer<typeof OutboxResponse>;
 export const HealthResponse = z.object({
   service: z.literal("claude-peers"),
   version: z.string(),
+  /** With `?challenge=C`: HMAC-SHA256(secret, C), the broker's proof that it is ours. */
+  proof: z.string().optional(),
 });
 /** GET /health reply. */
 export type HealthResponse = z.infer<typeof HealthResponse>;

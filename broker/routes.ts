@@ -26,6 +26,7 @@ import type { BrokerContext } from "./context.ts";
 import { deliveryOf, recipientDelivery } from "./delivery_mode.ts";
 import { claim, hookContext, wait } from "./claim_routes.ts";
 import { VERSION } from "./config.ts";
+import { brokerProof, CHALLENGE_PATTERN } from "./broker_proof.ts";
 import { log } from "./log.ts";
 
 export type { BrokerContext } from "./context.ts";
@@ -53,9 +54,7 @@ export async function handleRequest(request: Request, context: BrokerContext): P
   try {
     rejectBrowsers(request, context.port);
     const path = new URL(request.url).pathname;
-    if (path === "/health" && request.method === "GET") {
-      return json({ service: "claude-peers", version: VERSION });
-    }
+    if (path === "/health" && request.method === "GET") return await health(request, context);
     // Claude Code's HTTP hooks cannot send the secret: they carry a token derived from it.
     if (path === "/hook/context" && request.method === "POST") {
       return await hookContext(request, context);
@@ -73,6 +72,17 @@ export async function handleRequest(request: Request, context: BrokerContext): P
   } catch (error) {
     return errorResponse(error);
   }
+}
+
+/** GET /health[?challenge=C]: no peer data; with a challenge, the proof that we are ours. */
+async function health(request: Request, context: BrokerContext): Promise<Response> {
+  const challenge = new URL(request.url).searchParams.get("challenge");
+  if (challenge === null) return json({ service: "claude-peers", version: VERSION });
+  if (!CHALLENGE_PATTERN.test(challenge)) {
+    throw new Refusal("bad_request", "A challenge is 16-64 lowercase hex digits");
+  }
+  const proof = await brokerProof(context.secret, challenge);
+  return json({ service: "claude-peers", version: VERSION, proof });
 }
 
 function toWirePeer(peer: PeerRecord, context: BrokerContext): Peer {

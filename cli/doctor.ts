@@ -8,6 +8,7 @@ import { type Config, VERSION } from "../broker/config.ts";
 import { BrokerClient, BrokerError, BrokerUnavailableError } from "../broker/client.ts";
 import { selfInvocation } from "../broker/spawn.ts";
 import { readGitFacts } from "../broker/git.ts";
+import { portOwner } from "../broker/processes.ts";
 import {
   ClaudeNotFoundError,
   claudeVersion,
@@ -85,6 +86,17 @@ async function checkBroker(config: Config): Promise<Check> {
           `no broker on ${config.brokerUrl} (it starts when a session or "claude-peers peers" needs it)`,
       };
     }
+    if (error instanceof BrokerError && error.code === "impostor") {
+      const owner = await portOwner(config.port);
+      return {
+        outcome: "fail",
+        text: `port ${config.port} is held by a program that cannot prove it is your broker${
+          owner ? `, run by ${owner}` : ""
+        }: claude-peers sends it nothing`,
+        fix:
+          "stop that program (or ask its owner to), or set CLAUDE_PEERS_PORT (also in the Claude Code registration's environment)",
+      };
+    }
     if (error instanceof BrokerError && error.code === "unauthorized") {
       return {
         outcome: "fail",
@@ -93,9 +105,12 @@ async function checkBroker(config: Config): Promise<Check> {
           `another user's broker holds the port, or the secret changed: set CLAUDE_PEERS_PORT, or run "claude-peers kill-broker" as its owner`,
       };
     }
+    const owner = await portOwner(config.port);
     return {
       outcome: "fail",
-      text: `port ${config.port} is held by a program that is not a claude-peers broker`,
+      text: `port ${config.port} is held by a program that is not a claude-peers broker${
+        owner ? ` (run by ${owner})` : ""
+      }`,
       fix:
         "stop that program or set CLAUDE_PEERS_PORT (also in the Claude Code registration's environment)",
     };

@@ -31,6 +31,8 @@ const ADVICE: Partial<Record<BrokerError["code"], string>> = {
   too_large: "send a shorter message, or a file path",
   unavailable: 'start one with "claude-peers broker", or run "claude-peers doctor"',
   unauthorized: 'run "claude-peers doctor"',
+  impostor: 'run "claude-peers doctor" to see who holds the port',
+  not_a_broker: 'run "claude-peers doctor" to see who holds the port',
 };
 
 /** Reports `error` on stderr and exits: 2 for usage errors (with `usage`), 1 otherwise. */

@@ -15,6 +15,10 @@ const ADVICE: Partial<Record<BrokerError["code"], string>> = {
   queue_full: "Wait until that session has read its messages, then send again.",
   too_large: "Send a shorter message, or write the text to a file and send its path.",
   unavailable: "The claude-peers broker is not answering; try again in a moment.",
+  not_a_broker:
+    'Nothing was sent. Tell the user that another program holds the claude-peers port and that "claude-peers doctor" shows which.',
+  impostor:
+    'Nothing was sent. Tell the user that another program holds the claude-peers port and that "claude-peers doctor" shows which.',
   session_unknown:
     "This session is reconnecting to the claude-peers broker; try again in a moment.",
   not_registered: "This session is reconnecting to the claude-peers broker; try again in a moment.",
