@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { Message } from "../broker/protocol.ts";
+import type { DeliveryMode, Message } from "../broker/protocol.ts";
 import { escapeAttribute, escapeBody } from "../broker/envelope.ts";
 
 /** A channel notification's params: every meta value a string, every key an identifier. */
@@ -28,4 +28,11 @@ export function toChannelNotification(message: Message): ChannelNotification {
       message_id: message.id,
     },
   };
+}
+
+/** How a recipient hears a message, for the model. */
+export function hearing(delivery: DeliveryMode): string {
+  if (delivery === "channel") return "reached live: pushed into its conversation";
+  if (delivery === "hooks") return "reached live: its Claude Code hooks wake it";
+  return "it sees messages only when it next calls a claude-peers tool";
 }

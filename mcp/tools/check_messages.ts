@@ -6,7 +6,8 @@
  */
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
-import type { DeliveryMode, OutboxResponse } from "../../broker/protocol.ts";
+import type { OutboxResponse } from "../../broker/protocol.ts";
+import { hearing } from "../present.ts";
 import { withAdvice } from "../advice.ts";
 import { textResult, type ToolContext } from "./context.ts";
 
@@ -42,11 +43,4 @@ function formatPending(pending: OutboxResponse["pending"]): string {
     }`
   );
   return `Your messages not yet delivered:\n${lines.join("\n")}`;
-}
-
-/** How a recipient hears a message, for the model. */
-export function hearing(delivery: DeliveryMode): string {
-  if (delivery === "channel") return "reached live: pushed into its conversation";
-  if (delivery === "hooks") return "reached live: its Claude Code hooks wake it";
-  return "it sees messages only when it next calls a claude-peers tool";
 }

@@ -9,7 +9,7 @@ import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { type Peer, Scope } from "../../broker/protocol.ts";
 import { withAdvice } from "../advice.ts";
 import { escapeAttribute } from "../../broker/envelope.ts";
-import { hearing } from "./check_messages.ts";
+import { hearing } from "../present.ts";
 import { textResult, type ToolContext } from "./context.ts";
 
 /** Registers the list_peers tool. */

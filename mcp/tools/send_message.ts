@@ -9,7 +9,7 @@ import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { PeerId } from "../../broker/protocol.ts";
 import { withAdvice } from "../advice.ts";
-import { hearing } from "./check_messages.ts";
+import { hearing } from "../present.ts";
 import { textResult, type ToolContext } from "./context.ts";
 
 /** Registers the send_message tool. */
