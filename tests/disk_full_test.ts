@@ -3,6 +3,7 @@
  * Linux only, else ignored with the reason): a sender is told plainly, live peers stay listed
  * though every lease write fails, nothing accepted before is lost, and once space is freed
  * everything works again without a restart. The directory holding the database keeps its mode.
+ * The registry's part is also tested without root, on a database whose writes fail.
  *
  * @module
  */
@@ -10,6 +11,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
 import { createTestEnv, runCli, spawnMcp, waitFor } from "./_helpers.ts";
+import { type PeerRecord, PeerRegistry } from "../broker/peers.ts";
+import { peerKey } from "../broker/kv_keys.ts";
 
 const LEASE_MS = 1_500;
 
@@ -136,3 +139,56 @@ async function scenario(disk: string): Promise<void> {
     "the database's directory kept its mode",
   );
 }
+
+/** `kv` with every write failing as SQLite's do on a full disk while `full.on` is set. */
+function fillable(kv: Deno.Kv): { kv: Deno.Kv; full: { on: boolean } } {
+  const full = { on: false };
+  const refuse = () => Promise.reject(new TypeError("database or disk is full"));
+  const wrapped = new Proxy(kv, {
+    get(target, property) {
+      if (property === "atomic") {
+        return () => {
+          const op = target.atomic();
+          const commit = op.commit.bind(op);
+          op.commit = () => full.on ? refuse() : commit();
+          return op;
+        };
+      }
+      const value = Reflect.get(target, property, target);
+      if (property === "set" || property === "delete") {
+        return (...args: unknown[]) => full.on ? refuse() : value.apply(target, args);
+      }
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+  return { kv: wrapped, full };
+}
+
+Deno.test("lease writes that fail keep connected peers listed; a peer that left is gone", async () => {
+  using memory = await Deno.openKv(":memory:");
+  const { kv, full } = fillable(memory);
+  const leaseMs = 1_000;
+  const registry = new PeerRegistry(kv, { leaseMs, retentionMs: 60_000, maxPeers: 10 });
+  const fields = { pid: 1, cwd: "/w", git_root: null, repo: null, tty: null, channel: false };
+  const now = Date.now();
+  const { peer: connected } = await registry.register({ ...fields, summary: "" }, now);
+  const { peer: idle } = await registry.register({ ...fields, summary: "" }, now);
+  const { peer: leaving } = await registry.register({ ...fields, summary: "" }, now);
+
+  full.on = true;
+  const ids = [connected.id, leaving.id];
+  await assert.rejects(registry.refreshLeases(ids, now + 500), /disk is full/);
+  await assert.rejects(registry.removePeer(leaving.id, now + 600), /disk is full/);
+  await assert.rejects(registry.refreshLeases([connected.id], now + 900), /disk is full/);
+  const later = now + leaseMs + 500;
+  assert.deepEqual((await registry.listPeers(later)).map((peer) => peer.id), [connected.id]);
+  assert.equal(await registry.getPeer(idle.id, later), null, "a peer without a stream expires");
+  await assert.rejects(registry.setSummary(connected.id, "while full", later), /disk is full/);
+
+  full.on = false;
+  await registry.setSummary(connected.id, "after", later);
+  await registry.refreshLeases([connected.id], later);
+  const stored = (await memory.get<PeerRecord>(peerKey(connected.id))).value;
+  assert.equal(stored?.expires_at, later + leaseMs, "the next round writes the lease");
+  assert.equal(stored?.summary, "after");
+});
