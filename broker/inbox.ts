@@ -3,9 +3,15 @@
  * with `kv.watch` and, on every signal, reads the inbox and writes the messages it has not
  * streamed yet. No timer is involved: a message goes out as soon as its write commits.
  *
+ * The stream is pulled, never pushed: the inbox is read one bounded page at a time, and only
+ * while the stream's reader keeps up (its queue below {@link STREAM_HIGH_WATER_BYTES}). A peer
+ * that stops reading (suspended, stuck, or never reading on purpose) therefore holds at most a
+ * page and a queue's worth of the broker's memory; its messages wait in the database, where
+ * they stay until acknowledged anyway.
+ *
  * @module
  */
-import type { PeerId, StreamEvent } from "./protocol.ts";
+import type { Message, PeerId, StreamEvent } from "./protocol.ts";
 import type { Mailbox } from "./mailbox.ts";
 import { errorMessage, log } from "./log.ts";
 
@@ -20,6 +26,15 @@ export interface InboxStream {
   close: () => void;
 }
 
+/**
+ * Bytes a stream may hold that its reader has not taken. The server stops taking chunks when
+ * the socket does not drain; this bounds what waits in front of it. A few messages' worth: a
+ * 32 KiB message of control characters is about 192 KB of JSON.
+ */
+export const STREAM_HIGH_WATER_BYTES = 256 * 1024;
+/** Messages read from the inbox at once, at most. */
+export const STREAM_PAGE_MESSAGES = 8;
+
 const encoder = new TextEncoder();
 
 /** Opens the push stream for `peerId`: a hello line, then every queued and new message. */
@@ -28,28 +43,58 @@ export function openInboxStream(
   peerId: PeerId,
   options: InboxStreamOptions,
 ): InboxStream {
-  let watch: ReadableStreamDefaultReader<unknown> | undefined;
   let closed = false;
   let controller: ReadableStreamDefaultController<Uint8Array>;
+  // Opened before the first read, so no message committed meanwhile goes unsignalled.
+  const watch = mailbox.watchInbox(peerId).getReader();
+  /** Messages read from the inbox and not written yet: at most one page. */
+  let pending: Message[] = [];
+  let lastRead: string | undefined;
+  /** Whether the inbox was read to its end since the last signal. */
+  let caughtUp = true;
   const finish = () => {
     if (closed) return;
     closed = true;
-    watch?.cancel().catch(() => {});
+    pending = [];
+    watch.cancel().catch(() => {});
     options.onClose();
   };
-  const write = (event: StreamEvent) => {
-    if (!closed) controller.enqueue(encoder.encode(JSON.stringify(event) + "\n"));
+  const end = () => {
+    finish();
+    try {
+      controller.close();
+    } catch { /* already closed or cancelled */ }
   };
-  const pump = async () => {
-    let lastStreamed: string | undefined;
-    watch = mailbox.watchInbox(peerId).getReader();
+  const write = (event: StreamEvent) => {
+    controller.enqueue(encoder.encode(JSON.stringify(event) + "\n"));
+  };
+  /** Writes at least one message, or waits until there is one; the stream asks again. */
+  const pull = async () => {
     while (!closed) {
-      const signal = await watch.read();
-      if (signal.done || closed) break;
-      // The first read sends the whole queue; later ones only what came after it.
-      for (const message of await mailbox.inbox(peerId, Date.now(), lastStreamed)) {
-        write({ type: "message", message });
-        lastStreamed = message.id;
+      if (pending.length === 0 && !caughtUp) {
+        const page = await mailbox.inboxPage(peerId, Date.now(), {
+          ...(lastRead === undefined ? {} : { afterId: lastRead }),
+          limit: STREAM_PAGE_MESSAGES,
+        });
+        if (closed) return;
+        lastRead = page.cursor;
+        pending = page.messages;
+        caughtUp = !page.more;
+      }
+      if (pending.length > 0) {
+        // One at least (the stream asked), then more only while its reader keeps up.
+        write({ type: "message", message: pending.shift()! });
+        while (pending.length > 0 && (controller.desiredSize ?? 0) > 0) {
+          write({ type: "message", message: pending.shift()! });
+        }
+        return;
+      }
+      if (caughtUp) {
+        // Nothing left to read: wait for the next commit. kv.watch coalesces writes, so a
+        // signal means "read the inbox", never "one message".
+        const signal = await watch.read();
+        if (signal.done || closed) return end();
+        caughtUp = false;
       }
     }
   };
@@ -57,29 +102,20 @@ export function openInboxStream(
     start(streamController) {
       controller = streamController;
       write({ type: "hello", peer_id: peerId });
-      pump().catch((error) => {
-        if (!closed) log(`inbox stream of ${peerId} failed: ${errorMessage(error)}`);
-      }).finally(() => {
-        if (!closed) {
-          finish();
-          try {
-            controller.close();
-          } catch { /* already closed by the client */ }
-        }
-      });
     },
+    pull: () =>
+      pull().catch((error) => {
+        if (!closed) log(`inbox stream of ${peerId} failed: ${errorMessage(error)}`);
+        end();
+      }),
     cancel() {
       finish();
     },
-  });
+  }, new ByteLengthQueuingStrategy({ highWaterMark: STREAM_HIGH_WATER_BYTES }));
   return {
     body,
     close() {
-      if (closed) return;
-      finish();
-      try {
-        controller.close();
-      } catch { /* already closed */ }
+      if (!closed) end();
     },
   };
 }

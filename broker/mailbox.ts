@@ -47,6 +47,23 @@ export interface MailboxOptions {
   endedAt: (id: PeerId, now: number) => Promise<number | null>;
 }
 
+/** Which part of an inbox {@link Mailbox.inboxPage} reads. */
+export interface InboxPageOptions {
+  /** Only records queued after this message. @default from the first */
+  afterId?: string;
+  /** At most this many records. @default all of them */
+  limit?: number;
+}
+
+/** One page of an inbox. */
+export interface InboxPage {
+  messages: Message[];
+  /** The id of the last record read, expired or not; `afterId` when none was. */
+  cursor: string | undefined;
+  /** Whether the page was full: more records may follow `cursor`. */
+  more: boolean;
+}
+
 const ACK_CHUNK = 40;
 
 /** The messages of every peer in one Deno KV database. */
@@ -87,17 +104,33 @@ export class Mailbox {
    * a reader that has seen `afterId` has seen every message before it.
    */
   async inbox(toId: PeerId, now: number, afterId?: string): Promise<Message[]> {
+    return (await this.inboxPage(toId, now, { ...(afterId ? { afterId } : {}) })).messages;
+  }
+
+  /**
+   * At most `limit` queued records of the recipient after `afterId`, oldest first, with the
+   * expired ones among them removed: the push stream reads its backlog this way, one page at a
+   * time while its reader keeps up. `cursor` is the id of the last record read (expired or
+   * not) and `more` whether the page was full, so more may follow.
+   */
+  async inboxPage(toId: PeerId, now: number, page: InboxPageOptions = {}): Promise<InboxPage> {
+    const { afterId, limit } = page;
     const messages: Message[] = [];
     const expired: string[] = [];
     const selector: Deno.KvListSelector = afterId === undefined
       ? { prefix: inboxPrefix(toId) }
       : { prefix: inboxPrefix(toId), start: inboxAfter(toId, afterId) };
-    for await (const entry of this.#kv.list<StoredMessage>(selector)) {
+    let cursor = afterId;
+    let read = 0;
+    const entries = this.#kv.list<StoredMessage>(selector, limit === undefined ? {} : { limit });
+    for await (const entry of entries) {
+      read++;
+      cursor = entry.value.id;
       if (entry.value.expires_at <= now) expired.push(entry.value.id);
       else messages.push(messageOf(entry.value));
     }
     if (expired.length > 0) await this.ack(toId, expired);
-    return messages;
+    return { messages, cursor, more: limit !== undefined && read === limit };
   }
 
   /**
