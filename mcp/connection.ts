@@ -15,8 +15,12 @@ import { errorMessage, log } from "../broker/log.ts";
 
 /** What the push stream reports to the rest of the server. */
 export interface StreamListener {
-  /** A message arrived on the push stream (possibly again, after a reconnect). */
-  onMessage: (message: Message) => void;
+  /**
+   * A message arrived on the push stream (possibly again, after a reconnect). A returned
+   * promise holds the stream until it settles: nothing more is read meanwhile, so the broker
+   * stops reading this peer's inbox too.
+   */
+  onMessage: (message: Message) => void | Promise<void>;
 }
 
 /** Options for {@link PeerConnection}. */
@@ -118,6 +122,9 @@ export class PeerConnection {
 
   async #run(listener: StreamListener): Promise<void> {
     let backoff = MIN_BACKOFF_MS;
+    const aborted = new Promise<void>((resolve) => {
+      this.#abort.signal.addEventListener("abort", () => resolve(), { once: true });
+    });
     while (!this.#abort.signal.aborted) {
       try {
         // Tools wait for this attempt instead of failing with the last one's refusal.
@@ -128,7 +135,8 @@ export class PeerConnection {
           if (event.type === "hello") {
             backoff = MIN_BACKOFF_MS;
           } else {
-            listener.onMessage(event.message);
+            const held = listener.onMessage(event.message);
+            if (held) await Promise.race([held, aborted]);
           }
         }
         this.#markDisconnected("the broker closed the stream");

@@ -8,10 +8,14 @@
  * re-streamed after a reconnect are recognised by id and only acknowledged again. It never
  * talks to the broker itself: claims and acknowledgements go through its options.
  *
+ * What it holds is bounded whatever the broker sends: at most {@link MAX_PUSHES_IN_FLIGHT}
+ * notifications wait for the client to take them (`receive` then holds the stream, so the
+ * broker stops reading this peer's inbox), and the ids it remembers are capped.
+ *
  * @module
  */
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
-import type { Message, Presenter } from "../broker/protocol.ts";
+import { MAX_QUEUED_PER_PEER, type Message, type Presenter } from "../broker/protocol.ts";
 import { renderMessages } from "../broker/envelope.ts";
 import { errorMessage, log } from "../broker/log.ts";
 import { fulfilled, SerialBatcher } from "../broker/serial_batcher.ts";
@@ -34,6 +38,10 @@ export interface DeliveryOptions {
 }
 
 const REMEMBERED_IDS = 20_000;
+/** Channel notifications written or waiting to be, before the stream is held. */
+export const MAX_PUSHES_IN_FLIGHT = 8;
+/** Announced ids kept as the hint that messages wait: the broker queues no more per peer. */
+const MAX_WAITING_HINTS = MAX_QUEUED_PER_PEER;
 /** Most ids in one POST /ack. */
 const MAX_ACK_IDS = 1000;
 const ACK_RETRY_MS = 1_000;
@@ -51,6 +59,9 @@ export class Delivery {
   #unacked = new Set<string>();
   #ackRetry: ReturnType<typeof setTimeout> | undefined;
   #ackRetryMs: number;
+  #pushesInFlight = 0;
+  /** Resolved when a push in flight settles while the stream is held. */
+  #room: PromiseWithResolvers<void> | undefined;
 
   constructor(options: DeliveryOptions) {
     this.#options = options;
@@ -76,17 +87,22 @@ export class Delivery {
     return this.#options.channel;
   }
 
-  /** Takes a message from the broker: push it, note it, or re-acknowledge a duplicate. */
-  receive(message: Message): void {
+  /**
+   * Takes a message from the broker: push it, note it, or re-acknowledge a duplicate. Resolves
+   * when the next message may come: at once, unless the MCP client has not taken the
+   * notifications already in flight (Claude Code reads slower than the broker sends).
+   */
+  receive(message: Message): Promise<void> {
     if (this.#presented.has(message.id)) {
       this.#acknowledge(message.id);
-      return;
+      return Promise.resolve();
     }
     if (!this.#options.channel) {
-      this.#waiting.add(message.id);
-      return;
+      this.#noteWaiting(message.id);
+      return Promise.resolve();
     }
     this.#markPresented(message.id);
+    this.#pushesInFlight++;
     this.#pushing = this.#pushing.then(async () => {
       try {
         await this.#options.notify(toChannelNotification(message));
@@ -95,8 +111,29 @@ export class Delivery {
         // Not written: forget it so the broker's next stream presents it again.
         this.#presented.delete(message.id);
         log(`could not push message ${message.id}: ${errorMessage(error)}`);
+      } finally {
+        this.#pushesInFlight--;
+        this.#room?.resolve();
+        this.#room = undefined;
       }
     });
+    return this.#roomForNext();
+  }
+
+  /** Resolves once fewer than MAX_PUSHES_IN_FLIGHT pushes are in flight. */
+  async #roomForNext(): Promise<void> {
+    while (this.#pushesInFlight >= MAX_PUSHES_IN_FLIGHT) {
+      this.#room ??= Promise.withResolvers<void>();
+      await this.#room.promise;
+    }
+  }
+
+  #noteWaiting(id: string): void {
+    this.#waiting.add(id);
+    // Only a hint that something waits: the oldest go first, the newest keep it true.
+    if (this.#waiting.size > MAX_WAITING_HINTS) {
+      this.#waiting.delete(this.#waiting.values().next().value!);
+    }
   }
 
   /** `result` with waiting messages appended, so they reach the model at its next tool use. */
