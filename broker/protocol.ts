@@ -323,6 +323,8 @@ export const StatusResponse = z.object({
   started_at: z.string(),
   uptime_ms: z.number(),
   peer_count: z.number().int(),
+  /** Bytes of V8 heap in use, garbage not yet collected included (a diagnostic). */
+  heap_used: z.number().int().nonnegative(),
 });
 /** GET /status reply. */
 export type StatusResponse = z.infer<typeof StatusResponse>;

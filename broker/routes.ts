@@ -111,6 +111,7 @@ async function status(_request: Request, context: BrokerContext): Promise<Respon
     started_at: new Date(context.startedAt).toISOString(),
     uptime_ms: now - context.startedAt,
     peer_count: (await context.registry.listPeers(now)).length,
+    heap_used: Deno.memoryUsage().heapUsed,
   });
 }
 

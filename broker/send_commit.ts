@@ -61,8 +61,21 @@ export class SendCommitter {
     if (floor.value) this.#ids.raiseFloor(Number(floor.value.value));
   }
 
-  /** Queues `send` for `toId`; resolves once it is durable. */
+  /**
+   * Queues `send` for `toId`; resolves once it is durable. Sends that wait for their commit are
+   * held in memory, so a recipient has at most as many waiting as it may queue: more could
+   * never be admitted by the commit in front of them.
+   */
   enqueue(send: PendingSend, toId: PeerId): Promise<Message> {
+    const waiting = this.#batchers.get(toId)?.waiting ?? 0;
+    if (waiting >= this.#options.maxQueued) {
+      return Promise.reject(
+        new Refusal(
+          "queue_full",
+          `Peer "${toId}" has ${waiting} messages waiting to be queued, the most it may have; try again once it reads them`,
+        ),
+      );
+    }
     let batcher = this.#batchers.get(toId);
     if (!batcher) {
       batcher = new SerialBatcher({

@@ -40,6 +40,11 @@ export class SerialBatcher<T, R> {
     return promise;
   }
 
+  /** How many items wait for a batch (the one in flight not counted). */
+  get waiting(): number {
+    return this.#waiting.length;
+  }
+
   /** Whether nothing waits and no batch is in flight. */
   get idle(): boolean {
     return !this.#running && this.#waiting.length === 0;

@@ -205,3 +205,21 @@ Deno.test("ids issued after a restart sort after every earlier id, even when the
     kv.close();
   }
 });
+
+Deno.test("sends waiting for their commit are capped per recipient: the rest are refused at once", () =>
+  withStore(async (store) => {
+    const now = Date.now();
+    const { peer } = await store.registry.register(FIELDS, now);
+    // The first send is committed at once; the next ones wait behind it, up to the limit.
+    const sends = Array.from(
+      { length: 50 },
+      (_, i) => store.mailbox.enqueue(sender(`s${i}`), peer.id, "x".repeat(1000), now),
+    );
+    const results = await Promise.allSettled(sends);
+    const refusedAtOnce = results.filter((result) =>
+      result.status === "rejected" && result.reason instanceof Refusal &&
+      result.reason.code === "queue_full" && /waiting to be queued/.test(result.reason.message)
+    );
+    assert.equal(refusedAtOnce.length, 50 - 1 - OPTIONS.maxQueued);
+    assert.equal((await store.mailbox.inbox(peer.id, now)).length, OPTIONS.maxQueued);
+  }));
