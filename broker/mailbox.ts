@@ -205,13 +205,27 @@ export class Mailbox {
       const entries = await getMany<StoredMessage>(this.#kv, ids.map((id) => inboxKey(toId, id)));
       const present = entries.filter((entry) => entry.value !== null);
       if (present.length === 0) return 0;
+      const counters = await this.#kv.getMany<[Deno.KvU64, Deno.KvU64]>([
+        enqueuedCounter(toId),
+        removedCounter(toId),
+      ]);
+      const [enqueued, removed] = counters;
       const op = this.#kv.atomic();
       for (const entry of present) {
         op.check(entry).delete(entry.key);
         const message = entry.value!;
         if (message.from_kind === "peer") op.delete(outboxKey(message.from_id, message.id));
       }
-      op.sum(removedCounter(toId), BigInt(present.length));
+      const left = (enqueued.value?.value ?? 0n) - (removed.value?.value ?? 0n) -
+        BigInt(present.length);
+      if (left <= 0n) {
+        // The inbox is empty now, so its counters go too: a sum or max mutation drops a key's
+        // expiry, and without this every peer ever messaged would keep two keys for good. A
+        // send committed meanwhile fails the check and this retries.
+        op.check(enqueued, removed).delete(enqueuedCounter(toId)).delete(removedCounter(toId));
+      } else {
+        op.sum(removedCounter(toId), BigInt(present.length));
+      }
       if ((await op.commit()).ok) return present.length;
     }
   }

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { PeerRegistry } from "../broker/peers.ts";
 import { Mailbox, type Sender } from "../broker/mailbox.ts";
 import { Refusal } from "../broker/refusal.ts";
+import { enqueuedCounter, removedCounter } from "../broker/kv_keys.ts";
 
 const OPTIONS = { leaseMs: 1_000, retentionMs: 60_000, maxQueued: 3, maxPeers: 10 };
 const FIELDS = {
@@ -222,4 +223,22 @@ Deno.test("sends waiting for their commit are capped per recipient: the rest are
     );
     assert.equal(refusedAtOnce.length, 50 - 1 - OPTIONS.maxQueued);
     assert.equal((await store.mailbox.inbox(peer.id, now)).length, OPTIONS.maxQueued);
+  }));
+
+Deno.test("an inbox read to its end keeps no counter keys, and counts right when mail comes again", () =>
+  withStore(async (store, kv) => {
+    const now = Date.now();
+    const { peer } = await store.registry.register(FIELDS, now);
+    const first = await Promise.all(
+      ["a", "b"].map((text) => store.mailbox.enqueue(sender("s"), peer.id, text, now)),
+    );
+    assert.equal(await store.mailbox.ack(peer.id, [first[0]!.id]), 1);
+    assert.equal(await store.mailbox.queuedCount(peer.id), 1);
+    assert.equal(await store.mailbox.ack(peer.id, [first[1]!.id]), 1);
+    const counters = await kv.getMany([enqueuedCounter(peer.id), removedCounter(peer.id)]);
+    assert.deepEqual(counters.map((entry) => entry.value), [null, null]);
+    assert.equal(await store.mailbox.queuedCount(peer.id), 0);
+    await store.mailbox.enqueue(sender("s"), peer.id, "c", now);
+    assert.equal(await store.mailbox.queuedCount(peer.id), 1);
+    assert.deepEqual((await store.mailbox.inbox(peer.id, now)).map((m) => m.text), ["c"]);
   }));
