@@ -28,12 +28,14 @@ export async function claim(request: Request, context: BrokerContext): Promise<R
   if (hook) context.waiters.noteHook(peerId, now);
   const delivery = peer ? deliveryOf(peer, context) : "tool_call";
   // Under channel mode the session's messages are pushed; its hooks stay silent.
-  if (hook && delivery === "channel") return json({ messages: [], delivery } as ClaimResponse);
-  const { messages } = await context.mailbox.claim(peerId, now, CLAIM_MS);
+  if (hook && delivery === "channel") {
+    return json({ messages: [], delivery, more: false } as ClaimResponse);
+  }
+  const { messages, more } = await context.mailbox.claim(peerId, now, CLAIM_MS);
   if (messages.length > 0) {
     log(`${messages.length} messages claimed by ${body.presenter} of ${peerId}`);
   }
-  return json({ messages, delivery } as ClaimResponse);
+  return json({ messages, delivery, more } as ClaimResponse);
 }
 
 /**

@@ -65,6 +65,31 @@ export interface InboxPage {
 }
 
 const ACK_CHUNK = 40;
+/** Messages one claim takes at most. */
+export const CLAIM_MAX_MESSAGES = 100;
+/** UTF-8 bytes of text one claim takes at most (one message more when it alone is larger). */
+export const CLAIM_MAX_BYTES = 256 * 1024;
+/** Stored text one claim transaction rewrites: Deno KV refuses a commit over 800 KiB. */
+const CLAIM_CHUNK_BYTES = 512 * 1024;
+
+/** `entries` in groups of at most ACK_CHUNK records and CLAIM_CHUNK_BYTES of text. */
+function commitChunks(entries: Deno.KvEntry<StoredMessage>[]): Deno.KvEntry<StoredMessage>[][] {
+  const chunks: Deno.KvEntry<StoredMessage>[][] = [];
+  let chunk: Deno.KvEntry<StoredMessage>[] = [];
+  let bytes = 0;
+  for (const entry of entries) {
+    const size = entry.value.text_utf8?.byteLength ?? 0;
+    if (chunk.length === ACK_CHUNK || (chunk.length > 0 && bytes + size > CLAIM_CHUNK_BYTES)) {
+      chunks.push(chunk);
+      chunk = [];
+      bytes = 0;
+    }
+    chunk.push(entry);
+    bytes += size;
+  }
+  if (chunk.length > 0) chunks.push(chunk);
+  return chunks;
+}
 
 /** The messages of every peer in one Deno KV database. */
 export class Mailbox {
@@ -136,28 +161,39 @@ export class Mailbox {
   /**
    * Claims the recipient's unclaimed messages for one presenter, oldest first, for `claimMs`:
    * two presenters racing never both get a message, and one that dies without acknowledging
-   * gives it back when the claim runs out. `retryAt` is when the earliest claim still held by
-   * someone else runs out, or null.
+   * gives it back when the claim runs out. One claim takes at most {@link CLAIM_MAX_MESSAGES}
+   * messages and {@link CLAIM_MAX_BYTES} of text, so a full inbox of the largest messages
+   * never becomes one huge reply; `more` says that unclaimed messages were left for the next
+   * claim. `retryAt` is when the earliest claim still held by someone else runs out, or null.
    */
   async claim(
     toId: PeerId,
     now: number,
     claimMs: number,
-  ): Promise<{ messages: Message[]; retryAt: number | null }> {
+  ): Promise<{ messages: Message[]; retryAt: number | null; more: boolean }> {
     const claimed: Message[] = [];
     let retryAt: number | null = null;
+    let more = false;
     const free: Deno.KvEntry<StoredMessage>[] = [];
+    let bytes = 0;
     for await (const entry of this.#kv.list<StoredMessage>({ prefix: inboxPrefix(toId) })) {
       const { expires_at, claimed_until } = entry.value;
       if (expires_at <= now) continue;
       if (claimed_until !== undefined && claimed_until > now) {
         retryAt = Math.min(retryAt ?? Infinity, claimed_until);
-      } else {
-        free.push(entry);
+        continue;
       }
+      const size = entry.value.text_utf8?.byteLength ?? 0;
+      if (
+        free.length === CLAIM_MAX_MESSAGES || (free.length > 0 && bytes + size > CLAIM_MAX_BYTES)
+      ) {
+        more = true;
+        break;
+      }
+      free.push(entry);
+      bytes += size;
     }
-    for (let start = 0; start < free.length; start += ACK_CHUNK) {
-      const chunk = free.slice(start, start + ACK_CHUNK);
+    for (const chunk of commitChunks(free)) {
       const op = this.#kv.atomic();
       for (const entry of chunk) {
         const record: StoredMessage = { ...entry.value, claimed_until: now + claimMs };
@@ -169,7 +205,7 @@ export class Mailbox {
       if ((await op.commit()).ok) claimed.push(...chunk.map((entry) => messageOf(entry.value)));
       else claimed.push(...await this.#claimEach(chunk, now, claimMs));
     }
-    return { messages: claimed, retryAt };
+    return { messages: claimed, retryAt, more };
   }
 
   async #claimEach(

@@ -250,7 +250,12 @@ export type ClaimRequest = z.input<typeof ClaimRequest>;
  * POST /claim reply: the messages now held for the caller for {@link CLAIM_MS}. A hook gets
  * none while its session's messages are pushed as channel notifications.
  */
-export const ClaimResponse = z.object({ messages: z.array(Message), delivery: DeliveryMode });
+export const ClaimResponse = z.object({
+  messages: z.array(Message),
+  delivery: DeliveryMode,
+  /** One claim takes a bounded page: unclaimed messages are left for the next one. */
+  more: z.boolean().default(false),
+});
 /** POST /claim reply. */
 export type ClaimResponse = z.infer<typeof ClaimResponse>;
 

@@ -19,7 +19,13 @@ import { MAX_QUEUED_PER_PEER, type Message, type Presenter } from "../broker/pro
 import { renderMessages } from "../broker/envelope.ts";
 import { errorMessage, log } from "../broker/log.ts";
 import { fulfilled, SerialBatcher } from "../broker/serial_batcher.ts";
-import { type ChannelNotification, toChannelNotification } from "./present.ts";
+import { type ChannelNotification, MORE_WAITING, toChannelNotification } from "./present.ts";
+
+/** What one claim at the broker gave: a bounded page, and whether more wait after it. */
+export interface ClaimedPage {
+  messages: Message[];
+  more: boolean;
+}
 
 /** What delivery needs from the server and the broker. */
 export interface DeliveryOptions {
@@ -27,8 +33,8 @@ export interface DeliveryOptions {
   channel: boolean;
   /** Writes a channel notification to the MCP client. */
   notify: (notification: ChannelNotification) => Promise<void>;
-  /** Claims this peer's unclaimed messages at the broker for `presenter`. */
-  claim: (presenter: Presenter) => Promise<Message[]>;
+  /** Claims a page of this peer's unclaimed messages at the broker for `presenter`. */
+  claim: (presenter: Presenter) => Promise<ClaimedPage>;
   /** Tells the broker these messages were presented. */
   ack: (ids: string[]) => Promise<void>;
   /** Resolves once the MCP client has initialized: a notification sent earlier may be dropped. */
@@ -60,6 +66,8 @@ export class Delivery {
   #ackRetry: ReturnType<typeof setTimeout> | undefined;
   #ackRetryMs: number;
   #pushesInFlight = 0;
+  /** The last claim left messages at the broker: the next tool result claims again. */
+  #more = false;
   /** Resolved when a push in flight settles while the stream is held. */
   #room: PromiseWithResolvers<void> | undefined;
 
@@ -138,7 +146,7 @@ export class Delivery {
 
   /** `result` with waiting messages appended, so they reach the model at its next tool use. */
   async attachWaiting(result: CallToolResult): Promise<CallToolResult> {
-    if (this.#options.channel || this.#waiting.size === 0) return result;
+    if (this.#options.channel || (this.#waiting.size === 0 && !this.#more)) return result;
     const messages = await this.#claim("tool_result").catch((error) => {
       log(`could not claim waiting messages: ${errorMessage(error)}`);
       return [];
@@ -146,14 +154,19 @@ export class Delivery {
     if (messages.length === 0) return result;
     return {
       ...result,
-      content: [...result.content, { type: "text", text: renderMessages(messages) }],
+      content: [...result.content, { type: "text", text: this.#render(messages) }],
     };
   }
 
   /** What check_messages shows as new (nothing in channel mode: those are pushed). */
   async presentNew(): Promise<string> {
     const messages = this.#options.channel ? [] : await this.#claim("check_messages");
-    return messages.length > 0 ? renderMessages(messages) : "No new messages.";
+    return messages.length > 0 ? this.#render(messages) : "No new messages.";
+  }
+
+  #render(messages: Message[]): string {
+    const text = renderMessages(messages);
+    return this.#more ? `${text}\n\n${MORE_WAITING}` : text;
   }
 
   /** Resolves when every accepted push has been written. */
@@ -164,7 +177,8 @@ export class Delivery {
   /** Claims, marks presented and acknowledges; the broker gives each message to one claimer. */
   async #claim(presenter: Presenter): Promise<Message[]> {
     const hinted = [...this.#waiting];
-    const claimed = await this.#options.claim(presenter);
+    const { messages: claimed, more } = await this.#options.claim(presenter);
+    this.#more = more;
     // What was announced before the claim is now shown here or was claimed by a hook.
     for (const id of hinted) this.#waiting.delete(id);
     const messages = claimed.filter((message) => !this.#presented.has(message.id))

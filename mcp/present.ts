@@ -30,6 +30,9 @@ export function toChannelNotification(message: Message): ChannelNotification {
   };
 }
 
+/** After a page of messages, when the broker holds more than one claim takes. */
+export const MORE_WAITING = "More messages are waiting: call check_messages to see them.";
+
 /** How a recipient hears a message, for the model. */
 export function hearing(delivery: DeliveryMode): string {
   if (delivery === "channel") return "reached live: pushed into its conversation";

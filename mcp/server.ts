@@ -65,8 +65,10 @@ export function createPeerServer(deps: PeerServerDeps): PeerServer {
     channel,
     clientReady: initialized.promise,
     notify: (notification) => pushChannel(server, notification),
-    claim: async (presenter) =>
-      (await connection.call((client) => client.claim({ presenter }))).messages,
+    claim: async (presenter) => {
+      const { messages, more } = await connection.call((client) => client.claim({ presenter }));
+      return { messages, more };
+    },
     ack: async (ids) => {
       await connection.call((client) => client.ack(ids));
     },

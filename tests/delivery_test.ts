@@ -33,7 +33,7 @@ Deno.test("an acknowledgement the broker could not take is sent again until it i
       shown.push(notification.content);
       return Promise.resolve();
     },
-    claim: () => Promise.resolve([]),
+    claim: () => Promise.resolve({ messages: [], more: false }),
     ack: (ids) => {
       acks.push(ids);
       return failures-- > 0
@@ -76,7 +76,7 @@ Deno.test("a client that takes no notifications holds the stream after a few, an
           resolve();
         });
       }),
-    claim: () => Promise.resolve([]),
+    claim: () => Promise.resolve({ messages: [], more: false }),
     ack: (ids) => {
       acked.push(...ids);
       return Promise.resolve();
@@ -107,7 +107,7 @@ Deno.test("without channels a stream of messages is only noted, never held", asy
   const delivery = new Delivery({
     channel: false,
     notify: () => Promise.reject(new Error("no channel")),
-    claim: () => Promise.resolve([message("m1")]),
+    claim: () => Promise.resolve({ messages: [message("m1")], more: false }),
     ack: () => Promise.resolve(),
   });
   const received = Array.from(

@@ -86,3 +86,25 @@ Deno.test("messages sent in parallel by one session arrive in the order it sent 
   assert.match(unknown[0].text, /Peer "zzzzzzzz" is not registered/);
   assert.equal(unknown[1].isError, false);
 });
+
+Deno.test("without channels a full inbox of large messages is shown a page at a time, each once", async () => {
+  await using testEnv = await createTestEnv();
+  await using _broker = await startBroker(testEnv);
+  await using bob = await spawnMcp(testEnv, { env: { CLAUDE_PEERS_CHANNEL: "off" } });
+  const bobId = await bob.id();
+  const sender = testEnv.client();
+  const sent = new Set<string>();
+  for (let i = 0; i < 30; i++) {
+    sent.add((await sender.send({ to_id: bobId, text: `${i} `.padEnd(30_000, "x") })).message_id);
+  }
+  const shown: string[] = [];
+  let pages = 0;
+  for (let text = ""; pages < 30 && !text.startsWith("No new messages"); pages++) {
+    text = (await bob.call("check_messages")).text;
+    shown.push(...[...text.matchAll(/<peer_message id="([^"]+)"/g)].map((match) => match[1]!));
+    if (shown.length < sent.size) assert.match(text, /More messages are waiting/);
+  }
+  assert.ok(pages > 2, `the messages came in pages (${pages} calls)`);
+  assert.equal(shown.length, sent.size, "no message was shown twice");
+  assert.deepEqual(new Set(shown), sent);
+});

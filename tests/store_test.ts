@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { PeerRegistry } from "../broker/peers.ts";
-import { Mailbox, type Sender } from "../broker/mailbox.ts";
+import { CLAIM_MAX_BYTES, Mailbox, type Sender } from "../broker/mailbox.ts";
 import { Refusal } from "../broker/refusal.ts";
 import { enqueuedCounter, removedCounter } from "../broker/kv_keys.ts";
 
@@ -242,3 +242,25 @@ Deno.test("an inbox read to its end keeps no counter keys, and counts right when
     assert.equal(await store.mailbox.queuedCount(peer.id), 1);
     assert.deepEqual((await store.mailbox.inbox(peer.id, now)).map((m) => m.text), ["c"]);
   }));
+
+Deno.test("a full inbox of the largest messages is claimed a bounded page at a time, each message once", () =>
+  withStore(async (store) => {
+    const now = Date.now();
+    const { peer } = await store.registry.register(FIELDS, now);
+    const text = "\u0001".repeat(32_000);
+    const sent = [];
+    for (let i = 0; i < 60; i++) {
+      sent.push((await store.mailbox.enqueue(sender("s"), peer.id, text, now)).id);
+    }
+    const claimed: string[] = [];
+    for (let round = 0; round < 60; round++) {
+      const page = await store.mailbox.claim(peer.id, now, 30_000);
+      const bytes = page.messages.reduce((total, message) => total + message.text.length, 0);
+      assert.ok(bytes <= CLAIM_MAX_BYTES, `a claim took ${bytes} bytes of text`);
+      claimed.push(...page.messages.map((message) => message.id));
+      if (!page.more) break;
+      assert.ok(page.messages.length > 0, "a page that leaves more takes some");
+    }
+    assert.deepEqual(claimed, sent, "every message claimed once, in order");
+    assert.equal((await store.mailbox.claim(peer.id, now, 30_000)).messages.length, 0);
+  }, { maxQueued: 100 }));
