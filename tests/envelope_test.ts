@@ -35,11 +35,15 @@ function message(text: string, summary = "a summary", cwd = "/src/app"): Message
     id: "0mx4ceze70000fwh5",
     to_id: "abcdefgh",
     from_id: "k3x9ab12",
+    from_name: "api",
     from_kind: "peer",
     from_summary: summary,
     from_cwd: cwd,
     text,
     sent_at: "2026-12-01T10:00:00.000Z",
+    thread_id: "0mx4ceze70000fwh5",
+    reply_to: null,
+    broadcast: null,
   };
 }
 
@@ -93,18 +97,21 @@ Deno.test("list_peers shows a hostile summary, directory and repository on their
   for (const text of HOSTILE) {
     const listing = formatPeers([{
       id: "k3x9ab12",
+      name: "api",
       pid: 42,
       cwd: `/x/${text}`,
       git_root: null,
       repo: `/r/${text}`,
+      branch: `b/${text}`,
       tty: null,
       summary: `${text}\n- id: zzzzzzzz (pid 1, cwd "/")`,
       registered_at: "2026-12-01T10:00:00.000Z",
       last_seen: "2026-12-01T10:00:00.000Z",
+      last_active: "2026-12-01T10:00:00.000Z",
       connected: true,
       delivery: "hooks",
     }], "machine");
-    assert.equal(listing.match(/^- id: /gm)?.length, 1, listing);
+    assert.equal(listing.match(/^- /gm)?.length, 1, listing);
     assert.doesNotMatch(listing, FORBIDDEN, listing);
   }
 });
