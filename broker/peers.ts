@@ -321,7 +321,7 @@ export class PeerRegistry {
       if (holder && holder.id !== id) {
         throw new Refusal(
           "name_taken",
-          `Name "${name}" is taken by peer ${holder.id}; pick another name`,
+          `Name "${name}" is taken by peer ${holder.id}`,
         );
       }
       return await this.#update(id, now, (peer) => ({ ...peer, name }));
