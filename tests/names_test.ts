@@ -145,6 +145,19 @@ Deno.test("sessions and the CLI send and rename by name", async () => {
   await waitFor(() => bob.channel.length === 2, 5_000, "the CLI's message");
   assert.equal(bob.channel[1]!.content, "from the cli");
   assert.equal(bob.channel[1]!.meta.from_name, "ci-bot");
+  // The CLI broadcasts to every session on the machine (it has no repository of its own).
+  const everyone = await runCli(testEnv, ["send", "@machine", "all hands"]);
+  assert.equal(everyone.code, 0, everyone.stderr);
+  assert.match(everyone.stdout, /^Broadcast to @machine: 2 sessions$/m);
+  await waitFor(
+    () => alice.channel.length === 1 && bob.channel.length === 3,
+    5_000,
+    "the CLI's broadcast",
+  );
+  for (const peer of [alice, bob]) {
+    assert.equal(peer.channel.at(-1)!.meta.broadcast, "@machine");
+    assert.equal(peer.channel.at(-1)!.content, "all hands");
+  }
   // The old name is nobody's now; a taken name and a bad one are refused with advice.
   const old = await runCli(testEnv, ["send", "bob-dir", "hello"]);
   assert.equal(old.code, 1);
