@@ -263,6 +263,16 @@ Deno.test("a name resolves at send time, a reply never follows a name to its nex
   const gone = await post(broker, "/send", { to_id: "nobody-here", text: "?" }, bob.session);
   assert.equal(gone.body.code, "peer_not_found");
   assert.match(String(gone.body.error), /No live peer is named "nobody-here"/);
+  // A CLI sender has no inbox: its messages cannot be answered.
+  await broker.call("POST", "/send", {
+    to_id: bob.peer_id,
+    text: "from a script",
+    from_name: "ci-bot",
+  });
+  const fromCli = (await inbox(broker, bob.session)).find((m) => m.from_name === "ci-bot")!;
+  const toCli = await post(broker, "/send", { reply_to: fromCli.id, text: "ok" }, bob.session);
+  assert.equal(toCli.status, 400);
+  assert.match(String(toCli.body.error), /came from the CLI sender "ci-bot", which has no inbox/);
   // Sent to the name now, a message reaches its present holder.
   const now = await broker.call(
     "POST",
