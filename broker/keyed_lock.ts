@@ -1,8 +1,9 @@
 /**
  * KeyedLock: runs actions that hold a set of keys one after another per key. The send path
- * holds a recipient while it writes to that recipient's inbox, so a broadcast (many
+ * holds a recipient from reading its queue count to committing, so a broadcast (many
  * recipients in one transaction) and the group commits of each recipient never interleave:
- * ids still commit in order per recipient. A caller takes its place in every key's queue at
+ * the queue limit stays exact and ids commit in order per recipient, whatever order Deno KV
+ * would commit concurrent transactions in. A caller takes its place in every key's queue at
  * one instant, so two callers can never wait on each other in a cycle.
  *
  * @module
