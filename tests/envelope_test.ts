@@ -5,7 +5,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { escapeAttribute, escapeBody, renderMessages } from "../broker/envelope.ts";
+import { escapeAttribute, escapeBody, renderMessage, renderMessages } from "../broker/envelope.ts";
 import { toChannelNotification } from "../mcp/present.ts";
 import type { Message } from "../broker/protocol.ts";
 import { formatPeers } from "../mcp/tools/list_peers.ts";
@@ -114,4 +114,16 @@ Deno.test("list_peers shows a hostile summary, directory and repository on their
     assert.equal(listing.match(/^- /gm)?.length, 1, listing);
     assert.doesNotMatch(listing, FORBIDDEN, listing);
   }
+});
+
+Deno.test("a message from a broker before names and threads still renders, by its sender id", () => {
+  const { from_name: _name, thread_id: _thread, reply_to: _reply, broadcast: _broadcast, ...old } =
+    message("from an older broker");
+  const rendered = renderMessage(old as Message);
+  assert.match(
+    rendered,
+    /^<peer_message id="0mx4ceze70000fwh5" from="k3x9ab12" from_name="k3x9ab12" from_kind="peer" /,
+  );
+  assert.match(rendered, / thread_id="0mx4ceze70000fwh5">/);
+  assert.doesNotMatch(rendered, /reply_to|broadcast/);
 });
