@@ -200,11 +200,6 @@ export class PeerRegistry {
     return (await this.#ended(id, now))?.ended_at ?? null;
   }
 
-  /** The name the ended peer `id` last held, or null. */
-  async endedName(id: PeerId, now: number): Promise<string | null> {
-    return (await this.#ended(id, now))?.name ?? null;
-  }
-
   /** The live peer called `name`, or null. */
   async findByName(name: string, now: number): Promise<PeerRecord | null> {
     return (await this.listPeers(now)).find((peer) => peer.name === name) ?? null;
@@ -217,7 +212,7 @@ export class PeerRegistry {
     }
   }
 
-  /** When `peer` last acted for its model: since this broker started, else its last lease. */
+  /** When `peer` last acted for its model, as this broker saw it; else when it registered. */
   lastActive(peer: PeerRecord): number {
     return this.#activity.get(peer.id) ?? peer.registered_at;
   }

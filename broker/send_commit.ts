@@ -4,8 +4,8 @@
  * into the next transaction. That keeps ids in commit order per recipient and the queue limit
  * exact, at one write per batch. Each step of a commit is its own method: settle retries,
  * admit (recipient live, room in its queue), write. A broadcast writes every copy in one
- * transaction while it holds each recipient (a {@link KeyedLock}), so per recipient ids still
- * commit in order. Every message's thread record is written with it.
+ * transaction while it holds each recipient (a {@link KeyedLock}), so per recipient the queue
+ * limit stays exact and ids commit in order. Every message's thread record is written with it.
  *
  * @module
  */
