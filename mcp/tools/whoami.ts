@@ -31,7 +31,7 @@ export function registerWhoamiTool(server: McpServer, ctx: ToolContext): void {
         `cwd: ${session.cwd}`,
         `repo: ${session.repo ?? "(not in a git repository)"}`,
         `branch: ${session.branch ?? "(none)"}`,
-        `summary: ${connection.summary || "(none: call set_summary)"}`,
+        `summary: ${(self?.summary ?? connection.summary) || "(none: call set_summary)"}`,
         `messages arrive: ${
           delivery.channel ? "as channel notifications" : "through check_messages and tool results"
         }`,
