@@ -16,6 +16,7 @@ import { measureStartup } from "./startup.ts";
 import { measureRestart } from "./restart.ts";
 import { median, round } from "./stats.ts";
 import { measureContextHook, measureHookedWake, measureWaitingHook } from "./hooks.ts";
+import { measureBroadcast } from "./broadcast.ts";
 
 /** One figure next to its target. */
 export interface TargetCheck {
@@ -40,6 +41,8 @@ const SIZES = {
     hookIdleMs: 5_000,
     hookCalls: 200,
     wakes: 5,
+    broadcastTo: 30,
+    broadcasts: 5,
   },
   quick: {
     latency: 20,
@@ -54,6 +57,8 @@ const SIZES = {
     hookIdleMs: 500,
     hookCalls: 20,
     wakes: 1,
+    broadcastTo: 3,
+    broadcasts: 1,
   },
 };
 
@@ -79,6 +84,8 @@ async function main(): Promise<void> {
   const startup = await measureStartup(sizes.later);
   step("broker restart");
   const restart = await measureRestart(sizes.restarts);
+  step("broadcast fan-out");
+  const broadcast = await measureBroadcast(sizes.broadcastTo, sizes.broadcasts);
   step("hooks");
   const waitingHook = await measureWaitingHook(sizes.hookIdleMs);
   const contextHook = await measureContextHook(sizes.hookCalls);
@@ -178,6 +185,7 @@ async function main(): Promise<void> {
     scale,
     startupMs: startup,
     restart,
+    broadcast,
     hooks: {
       waiting: waitingHook,
       context: contextHook,
@@ -232,6 +240,7 @@ function printTable(report: {
     laterVisibleMs: number;
   };
   restart: { medianMs: number; samplesMs: number[] };
+  broadcast: { recipients: number; medianMs: number; firstMedianMs: number; samplesMs: number[] };
   targets: TargetCheck[];
   machine: { cpus: number; cpuModel: string; memoryGiB: number; mode: string; deno: string };
 }): void {
@@ -265,6 +274,11 @@ function printTable(report: {
     } ms (median)`,
     `broker SIGKILL → next message delivered: median ${round(r.medianMs, 0)} ms (${
       r.samplesMs.map((v) => round(v, 0)).join(", ")
+    })`,
+    `broadcast to ${report.broadcast.recipients} peers → last copy shown: median ${
+      round(report.broadcast.medianMs)
+    } ms, first copy ${round(report.broadcast.firstMedianMs)} ms (${
+      report.broadcast.samplesMs.map((v) => round(v, 1)).join(", ")
     })`,
     "",
     "target                                   value          target    result",

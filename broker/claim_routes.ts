@@ -26,6 +26,8 @@ export async function claim(request: Request, context: BrokerContext): Promise<R
   const now = Date.now();
   const peer = await context.registry.getPeer(peerId, now);
   if (hook) context.waiters.noteHook(peerId, now);
+  // A tool call or a hook of the session: its model is at work.
+  context.registry.noteActivity(peerId, now);
   const delivery = peer ? deliveryOf(peer, context) : "tool_call";
   // Under channel mode the session's messages are pushed; its hooks stay silent.
   if (hook && delivery === "channel") return json({ messages: [], delivery } as ClaimResponse);
@@ -47,7 +49,9 @@ export async function hookContext(request: Request, context: BrokerContext): Pro
   const now = Date.now();
   const peerId = await context.registry.peerForClaudeSession(input.session_id, now);
   const peer = peerId ? await context.registry.getPeer(peerId, now) : null;
-  if (!peer || peer.channel) return json({});
+  if (!peer) return json({});
+  context.registry.noteActivity(peer.id, now);
+  if (peer.channel) return json({});
   context.waiters.noteHook(peer.id, now);
   const { messages } = await context.mailbox.claim(peer.id, now, CLAIM_MS);
   if (messages.length === 0) return json({});

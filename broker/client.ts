@@ -15,6 +15,8 @@ import {
   HealthResponse,
   InboxResponse,
   ListPeersResponse,
+  type NameRequest,
+  NameResponse,
   OutboxResponse,
   type RegisterRequest,
   RegisterResponse,
@@ -26,6 +28,8 @@ import {
   SESSION_HEADER,
   StatusResponse,
   StreamEvent,
+  type SummaryRequest,
+  SummaryResponse,
 } from "./protocol.ts";
 import type { Config } from "./config.ts";
 import { loadOrCreateSecret } from "./secret.ts";
@@ -167,9 +171,14 @@ export class BrokerClient {
     return this.#call("POST", "/send_batch", request, SendBatchResponse);
   }
 
-  /** POST /summary. */
-  async setSummary(summary: string): Promise<void> {
-    await this.#call("POST", "/summary", { summary }, undefined);
+  /** POST /summary: this peer's summary, name, or both. */
+  setSummary(request: SummaryRequest): Promise<SummaryResponse> {
+    return this.#call("POST", "/summary", request, SummaryResponse);
+  }
+
+  /** POST /name: names a live peer, as a person. */
+  setName(request: NameRequest): Promise<NameResponse> {
+    return this.#call("POST", "/name", request, NameResponse);
   }
 
   /** POST /inbox. */

@@ -11,7 +11,13 @@ import { Connections } from "./connections.ts";
 import { Waiters } from "./waiters.ts";
 import { type BrokerContext, handleRequest } from "./routes.ts";
 import { hookToken } from "./secret.ts";
-import { MAX_PEERS, MAX_QUEUED_PER_PEER } from "./protocol.ts";
+import {
+  BROADCAST_WINDOW_MS,
+  MAX_BROADCASTS_PER_WINDOW,
+  MAX_PEERS,
+  MAX_QUEUED_PER_PEER,
+} from "./protocol.ts";
+import { BroadcastLimit } from "./broadcast_limit.ts";
 
 /** What a broker core is built from. */
 export interface BrokerCoreOptions {
@@ -29,6 +35,8 @@ export interface BrokerCoreOptions {
   maxQueued?: number;
   /** Peers listed at once. @default MAX_PEERS */
   maxPeers?: number;
+  /** Broadcasts one sender may make per minute. @default MAX_BROADCASTS_PER_WINDOW */
+  maxBroadcasts?: number;
   /** Called on POST /shutdown. @default nothing */
   requestShutdown?: () => void;
 }
@@ -73,6 +81,10 @@ export async function createBrokerCore(
     mailbox,
     connections,
     waiters,
+    broadcasts: new BroadcastLimit({
+      max: options.maxBroadcasts ?? MAX_BROADCASTS_PER_WINDOW,
+      windowMs: BROADCAST_WINDOW_MS,
+    }),
     secret: options.secret,
     hookToken: hookToken(options.secret),
     port: options.port,

@@ -69,5 +69,10 @@ export function removedCounter(toId: PeerId): Deno.KvKey {
   return ["inbox_removed", toId];
 }
 
+/** Who sent a message and in which thread, kept for the retention period so it can be answered. */
+export function threadKey(messageId: string): Deno.KvKey {
+  return ["thread", messageId];
+}
+
 /** The time of the newest message id ever issued: the next broker's ids sort after it. */
 export const ID_FLOOR: Deno.KvKey = ["id_floor"];

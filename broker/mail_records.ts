@@ -9,6 +9,8 @@ import type { Message, PeerId, SenderKind } from "./protocol.ts";
 /** The sender of a message, as the broker established it. */
 export interface Sender {
   id: string;
+  /** The peer's name, or the CLI sender's. */
+  name: string;
   kind: SenderKind;
   summary: string;
   cwd: string;
@@ -38,9 +40,35 @@ export function storedOf(message: Message, expiresAt: number): StoredMessage {
 /** The message a stored record holds, without its bookkeeping. */
 export function messageOf(stored: StoredMessage): Message {
   const { expires_at: _expires, claimed_until: _claimed, text_utf8, ...message } = stored;
-  // Records written before the text was stored as bytes carry it as a string.
-  const legacy = (stored as { text?: unknown }).text;
-  return { ...message, text: typeof legacy === "string" ? legacy : decoder.decode(text_utf8) };
+  // Records written before the text was stored as bytes carry it as a string; records from
+  // before names and threads carry neither.
+  const legacy = stored as Partial<Message>;
+  return {
+    ...message,
+    from_name: legacy.from_name ?? message.from_id,
+    thread_id: legacy.thread_id ?? message.id,
+    reply_to: legacy.reply_to ?? null,
+    broadcast: legacy.broadcast ?? null,
+    text: typeof legacy.text === "string" ? legacy.text : decoder.decode(text_utf8),
+  };
+}
+
+/** Where a message sits in a conversation: what answering it needs after it was acknowledged. */
+export interface ThreadRecord {
+  from_id: string;
+  from_name: string;
+  from_kind: SenderKind;
+  thread_id: string;
+  broadcast: string | null;
+  expires_at: number;
+}
+
+/** How a new message joins a conversation. */
+export interface ThreadPlace {
+  /** The thread it continues; absent for a new thread (its first message's id). */
+  thread_id?: string;
+  reply_to: string | null;
+  broadcast: string | null;
 }
 
 /** A sender's record of a message still queued. */

@@ -16,6 +16,7 @@ import {
   outboxKey,
   outboxPrefix,
   removedCounter,
+  threadKey,
 } from "./kv_keys.ts";
 import {
   getMany,
@@ -23,10 +24,15 @@ import {
   type OutboxRecord,
   type Sender,
   type StoredMessage,
+  type ThreadPlace,
+  type ThreadRecord,
 } from "./mail_records.ts";
-import { SendCommitter } from "./send_commit.ts";
+import { type BroadcastOutcome, SendCommitter } from "./send_commit.ts";
 
-export type { Sender };
+export type { BroadcastOutcome, Sender, ThreadPlace, ThreadRecord };
+
+/** A message to one peer, in no thread yet. */
+const NEW_THREAD: ThreadPlace = { reply_to: null, broadcast: null };
 
 /** A message the caller sent that is still queued. */
 export interface QueuedSend {
@@ -77,8 +83,31 @@ export class Mailbox {
     text: string,
     now: number,
     idempotencyKey?: string,
+    place: ThreadPlace = NEW_THREAD,
   ): Promise<Message> {
-    return this.#sends.enqueue({ sender, text, now, idempotencyKey }, toId);
+    return this.#sends.enqueue({ sender, text, now, idempotencyKey, place }, toId);
+  }
+
+  /**
+   * Queues a copy for each of `recipients` (live peers) in one transaction, every copy its own
+   * message in one thread; a repeated `idempotencyKey` returns the first broadcast's copies.
+   */
+  broadcast(
+    sender: Sender,
+    recipients: PeerId[],
+    text: string,
+    now: number,
+    options: { idempotencyKey: string | undefined; place: ThreadPlace },
+  ): Promise<BroadcastOutcome> {
+    const { idempotencyKey, place } = options;
+    return this.#sends.broadcast({ sender, text, now, idempotencyKey, place }, recipients);
+  }
+
+  /** Who sent message `id` and in which thread, while it is within the retention; else null. */
+  async threadOf(id: string, now: number): Promise<ThreadRecord | null> {
+    if (id.length > 64) return null;
+    const entry = await this.#kv.get<ThreadRecord>(threadKey(id));
+    return entry.value && entry.value.expires_at > now ? entry.value : null;
   }
 
   /**

@@ -11,6 +11,7 @@ import { brokerCommand } from "./broker.ts";
 import { statusCommand } from "./status.ts";
 import { peersCommand } from "./peers.ts";
 import { sendCommand } from "./send.ts";
+import { nameCommand } from "./name.ts";
 import { killBrokerCommand } from "./kill_broker.ts";
 import { installCommand, uninstallCommand } from "./install.ts";
 import { doctorCommand } from "./doctor.ts";
@@ -26,6 +27,7 @@ export const COMMANDS: readonly Command[] = [
   statusCommand,
   peersCommand,
   sendCommand,
+  nameCommand,
   killBrokerCommand,
   installCommand,
   uninstallCommand,

@@ -14,11 +14,15 @@ function message(id: string): Message {
     id,
     to_id: "bbbbbbbb",
     from_id: "aaaaaaaa",
+    from_name: "alice",
     from_kind: "peer",
     from_summary: "",
     from_cwd: "/w",
     text: `text of ${id}`,
     sent_at: new Date(0).toISOString(),
+    thread_id: id,
+    reply_to: null,
+    broadcast: null,
   };
 }
 

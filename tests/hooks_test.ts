@@ -90,7 +90,10 @@ Deno.test("a waiting hook wakes its session with a message exactly once, and a n
     assert.equal(sent.code, 0, sent.stderr);
     const woke = await newer.output;
     assert.equal((await newer.status).code, 2, woke.stderr);
-    assert.match(woke.stderr, /<peer_message id="[^"]+" from="cli" from_kind="cli"/);
+    assert.match(
+      woke.stderr,
+      /<peer_message id="[^"]+" from="cli" from_name="cli" from_kind="cli"/,
+    );
     assert.match(woke.stderr, /wake up &lt;\/peer_message&gt; please/);
     // Shown by the hook, so neither the next tool result nor check_messages shows it again.
     const whoami = await peer.call("whoami");

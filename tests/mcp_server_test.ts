@@ -188,7 +188,7 @@ Deno.test("with channels off, a message rides on the next tool result once and i
   assert.equal(carried.length, 1, "the message rides on exactly one tool result");
   assert.match(carried[0]!, /^claude-peers: 1 new message from other Claude Code sessions/);
   assert.ok(carried[0]!.includes(`<peer_message id="`));
-  assert.ok(carried[0]!.includes(` from="${aliceId}" from_kind="peer"`));
+  assert.match(carried[0]!, new RegExp(` from="${aliceId}" from_name="[^"]+" from_kind="peer"`));
   assert.equal((await bob.call("whoami")).length, 1, "the next result carries nothing more");
   assert.deepEqual(await bob.call("check_messages"), ["No new messages."]);
   assert.deepEqual(bob.channel, []);

@@ -28,15 +28,22 @@ export function registerCheckMessagesTool(server: McpServer, ctx: ToolContext): 
         ctx.connection.call((client) => client.outbox()),
       ]);
       const parts = [shown];
-      if (pending.length > 0) parts.push(formatPending(pending));
+      if (pending.length > 0) {
+        // Recipients by name too; one that has left keeps its id only.
+        const { peers } = await ctx.connection.call((client) => client.listPeers("machine"));
+        const names = new Map(peers.map((peer) => [peer.id, peer.name]));
+        parts.push(formatPending(pending, names));
+      }
       return textResult(parts.join("\n\n"));
     }),
   );
 }
 
-function formatPending(pending: OutboxResponse["pending"]): string {
+function formatPending(pending: OutboxResponse["pending"], names: Map<string, string>): string {
   const lines = pending.map((send) =>
-    `- ${send.message_id} to ${send.to_id}, sent ${send.sent_at}${
+    `- ${send.message_id} to ${
+      names.has(send.to_id) ? `${names.get(send.to_id)} (${send.to_id})` : send.to_id
+    }, sent ${send.sent_at}${
       send.recipient_connected
         ? ` (${hearing(send.recipient_delivery)})`
         : " (recipient not connected)"
