@@ -21,6 +21,8 @@ export interface BrokerProcess extends AsyncDisposable {
 export interface StartBrokerOptions {
   /** How long the broker may take to answer. @default 15000 */
   readyTimeoutMs?: number;
+  /** Run the broker under `ulimit -n` of this many open files (POSIX `sh` only). */
+  fileLimit?: number;
 }
 
 /** Starts `claude-peers broker` in the foreground for `testEnv` and waits until it answers. */
@@ -28,7 +30,16 @@ export async function startBroker(
   testEnv: TestEnv,
   options: StartBrokerOptions = {},
 ): Promise<BrokerProcess> {
-  const { command, args } = testEnv.command(["broker"]);
+  const invocation = testEnv.command(["broker"]);
+  const { command, args } = options.fileLimit === undefined ? invocation : {
+    command: "sh",
+    args: [
+      "-c",
+      `ulimit -n ${options.fileLimit} && exec "$0" "$@"`,
+      invocation.command,
+      ...invocation.args,
+    ],
+  };
   const process = new Deno.Command(command, {
     args,
     env: testEnv.env,
