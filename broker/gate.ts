@@ -44,6 +44,7 @@ export class ConnectionGate {
   #maxUnauthenticated: number;
   #budget: number;
   #connections = new Set<GateConnection>();
+  #running = new Set<Promise<void>>();
   /** Insertion order is age: the first is the oldest. */
   #unauthenticated = new Set<GateConnection>();
   #descriptors = 0;
@@ -67,6 +68,11 @@ export class ConnectionGate {
     this.#accepting = this.#acceptLoop();
   }
 
+  /** The port it listens on. */
+  get port(): number {
+    return (this.#listener.addr as Deno.NetAddr).port;
+  }
+
   /** Connections open now, and how many of them have not authenticated. */
   get counts(): { open: number; unauthenticated: number } {
     return { open: this.#connections.size, unauthenticated: this.#unauthenticated.size };
@@ -88,6 +94,11 @@ export class ConnectionGate {
   drained(): Promise<void> {
     if (this.#connections.size === 0) this.#drained.resolve();
     return this.#drained.promise;
+  }
+
+  /** Resolves once every connection's reads and writes have ended (after {@link closeAll}). */
+  async settled(): Promise<void> {
+    while (this.#running.size > 0) await Promise.all([...this.#running]);
   }
 
   /** Closes every connection at once, trusted ones included. */
@@ -161,7 +172,9 @@ export class ConnectionGate {
     const shed = this.#connections.size < before;
     if (!this.#connections.has(connection)) return shed;
     this.#startSweep();
-    connection.run();
+    const running = connection.run();
+    this.#running.add(running);
+    running.finally(() => this.#running.delete(running));
     return shed;
   }
 

@@ -46,6 +46,7 @@ export class GateConnection {
   #inner: Deno.Conn | undefined;
   #options: GateConnectionOptions;
   #closed = false;
+  #replying: Promise<void> | undefined;
 
   constructor(outer: Deno.Conn, options: GateConnectionOptions) {
     this.#outer = outer;
@@ -57,7 +58,7 @@ export class GateConnection {
     return this.#inner !== undefined;
   }
 
-  /** Serves the connection until either side ends; never rejects. */
+  /** Serves the connection until both directions are done; never rejects. */
   async run(): Promise<void> {
     try {
       await this.#requests();
@@ -65,6 +66,7 @@ export class GateConnection {
       // A side was reset or closed under us: the connection is over either way.
       this.close();
     }
+    await this.#replying;
   }
 
   /** Closes both sides at once (a timeout, a shed, or the broker stopping). */
@@ -138,7 +140,7 @@ export class GateConnection {
         return;
       }
       this.#options.onInner(this);
-      this.#replies(this.#inner);
+      this.#replying = this.#replies(this.#inner);
     }
     await writeAll(this.#inner, bytes);
   }
