@@ -17,7 +17,8 @@ export const MAX_HEAD_BYTES = 16 * 1024;
 /** The broker reads no larger body; an unauthenticated one is not forwarded. */
 const MAX_UNAUTHENTICATED_BODY = 256 * 1024;
 const REQUEST_CHUNK = 16 * 1024;
-const REPLY_CHUNK = 64 * 1024;
+/** Small enough that a thousand open connections cost 32 MB at most. */
+const REPLY_CHUNK = 16 * 1024;
 const EMPTY: Uint8Array = new Uint8Array(0);
 const encoder = new TextEncoder();
 

@@ -30,21 +30,34 @@ export class InnerServer {
     this.#tempDir = tempDir;
   }
 
-  /** Serves `handler` on a fresh socket named for `port` under `stateDir` (owner-only). */
+  /**
+   * Serves `handler` on a socket named for `port` in `stateDir` (owner-only), or in a fresh
+   * owner-only temp directory when that path is too long for a socket or cannot hold one.
+   */
   static async start(
     stateDir: string,
     port: number,
     handler: Deno.ServeHandler,
   ): Promise<InnerServer> {
-    let path = join(stateDir, `broker-${port}.sock`);
-    let tempDir: string | undefined;
-    if (new TextEncoder().encode(path).byteLength > MAX_SOCKET_PATH) {
-      // makeTempDir creates the directory with mode 0700.
-      tempDir = await Deno.makeTempDir({ dir: "/tmp", prefix: "claude-peers-" });
-      path = join(tempDir, "broker.sock");
+    const path = join(stateDir, `broker-${port}.sock`);
+    if (new TextEncoder().encode(path).byteLength <= MAX_SOCKET_PATH) {
+      try {
+        const server = new InnerServer(path, handler, undefined);
+        await server.#serve();
+        return server;
+      } catch (error) {
+        log(`cannot serve on "${path}" (${errorMessage(error)}): using a temp directory`);
+      }
     }
-    const server = new InnerServer(path, handler, tempDir);
-    await server.#serve();
+    // makeTempDir creates the directory with mode 0700.
+    const tempDir = await Deno.makeTempDir({ dir: "/tmp", prefix: "claude-peers-sock-" });
+    const server = new InnerServer(join(tempDir, "broker.sock"), handler, tempDir);
+    try {
+      await server.#serve();
+    } catch (error) {
+      await server.remove();
+      throw error;
+    }
     return server;
   }
 

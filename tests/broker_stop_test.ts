@@ -125,3 +125,37 @@ Deno.test({
     }
   },
 });
+
+async function socketDirs(): Promise<Set<string>> {
+  const found = new Set<string>();
+  for await (const entry of Deno.readDir("/tmp")) {
+    if (entry.name.startsWith("claude-peers-sock-")) found.add(`/tmp/${entry.name}`);
+  }
+  return found;
+}
+
+Deno.test({
+  name: posixTestName(
+    "a state directory too deep for a socket path serves from an owner-only temp directory, removed at exit",
+    "the gate is not used on Windows",
+  ),
+  ignore: ON_WINDOWS,
+  async fn() {
+    await using base = await createTestEnv();
+    const deep = `${base.dir}/${"d".repeat(60)}/${"e".repeat(60)}/peers.db`;
+    await using testEnv = await createTestEnv({ CLAUDE_PEERS_DB: deep });
+    const before = await socketDirs();
+    const broker = await startBroker(testEnv);
+    try {
+      await testEnv.client().listPeers("machine");
+      const added = [...await socketDirs()].filter((dir) => !before.has(dir));
+      assert.equal(added.length, 1, `new socket directories: ${added.join(", ")}`);
+      assert.equal((await Deno.stat(added[0]!)).mode! & 0o777, 0o700);
+      assert.ok((await Deno.stat(`${added[0]}/broker.sock`)).isSocket);
+      assert.equal((await broker.kill("SIGTERM")).code, 0);
+      assert.equal((await socketDirs()).has(added[0]!), false, "removed at exit");
+    } finally {
+      await broker.kill("SIGKILL");
+    }
+  },
+});
