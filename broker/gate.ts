@@ -53,7 +53,6 @@ export class ConnectionGate {
   #failedAccepts = 0;
   #lastShedAt = -Infinity;
   #lastFailureAt = -Infinity;
-  #shedInBurst = 0;
 
   #accepting: Promise<void>;
   #drained = Promise.withResolvers<void>();
@@ -127,7 +126,17 @@ export class ConnectionGate {
       }
       // A closed connection frees its descriptor once its pending read is cancelled, a turn of
       // the event loop later: let that happen before taking the next one.
-      if (this.#admit(conn)) await sleep(0);
+      let shed = false;
+      try {
+        shed = this.#admit(conn);
+      } catch (error) {
+        // The client reset it already; the loop must go on whatever happens to one connection.
+        log(`could not take a connection: ${errorMessage(error)}`);
+        try {
+          conn.close();
+        } catch { /* closed */ }
+      }
+      if (shed) await sleep(0);
     }
   }
 
@@ -194,17 +203,12 @@ export class ConnectionGate {
   #shed(count: number): void {
     const now = Date.now();
     if (now - this.#lastShedAt > BURST_MS) {
-      if (this.#shedInBurst > 0) log(`${this.#shedInBurst} connections were dropped in all`);
-      this.#shedInBurst = 0;
       log(
         `too many connections without credentials (${this.#unauthenticated.size} open, ${this.#descriptors} descriptors in use): dropping the oldest`,
       );
     }
     this.#lastShedAt = now;
-    for (const connection of [...this.#unauthenticated].slice(0, count)) {
-      this.#shedInBurst++;
-      connection.close();
-    }
+    for (const connection of [...this.#unauthenticated].slice(0, count)) connection.close();
   }
 
   /** One timer for every unauthenticated connection, running only while there are some. */
