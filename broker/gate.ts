@@ -67,6 +67,12 @@ export class ConnectionGate {
     this.#accepting = this.#acceptLoop();
   }
 
+  /** File descriptors the gate may hold from now on. */
+  set descriptorBudget(budget: number) {
+    this.#budget = budget;
+    this.#shedOverBudget();
+  }
+
   /** The port it listens on. */
   get port(): number {
     return (this.#listener.addr as Deno.NetAddr).port;

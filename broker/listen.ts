@@ -47,25 +47,28 @@ export async function listenBroker(
     return { close: () => within(GRACE_MS * 2, server.shutdown()) };
   }
   // Claim the port first: a second broker started at the same moment stops here.
-  let inner: InnerServer | undefined;
-  const limit = await openFileLimit();
+  let starting: Promise<InnerServer> | undefined;
+  // Read while the servers start: it runs `sh`, which takes a few milliseconds.
+  const limit = openFileLimit();
   const gate = new ConnectionGate({
     hostname: "127.0.0.1",
     port: options.port,
     credentials: options.credentials,
-    connectInner: () => inner ? inner.connect() : Promise.reject(new Error("not serving yet")),
+    // A request that comes while the inner server starts waits for it.
+    connectInner: async () => (await starting!).connect(),
     headerTimeoutMs: options.headerTimeoutMs,
     idleTimeoutMs: options.idleTimeoutMs,
-    descriptorBudget: descriptorBudget(limit),
   });
+  starting = InnerServer.start(options.stateDir, options.port, handler);
+  let server: InnerServer;
   try {
-    inner = await InnerServer.start(options.stateDir, options.port, handler);
+    server = await starting;
+    gate.descriptorBudget = descriptorBudget(await limit);
   } catch (error) {
     await gate.stopAccepting();
     gate.closeAll();
     throw error;
   }
-  const server = inner;
   return {
     async close() {
       await gate.stopAccepting();

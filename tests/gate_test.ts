@@ -159,3 +159,37 @@ Deno.test("failing accepts (out of file descriptors) are logged once, shed the o
   assert.equal(log.match(/cannot accept a connection/g)?.length, 1, log);
   assert.match(log, /Too many open files/);
 });
+
+/** Sends `bytes` on a new connection and returns everything the gate answers until it closes. */
+async function exchange(port: number, bytes: Uint8Array): Promise<string> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  const timer = setTimeout(() => conn.close(), 5_000);
+  let text = "";
+  try {
+    await conn.write(bytes);
+    const buffer = new Uint8Array(4096);
+    let read;
+    while ((read = await conn.read(buffer)) !== null) {
+      text += new TextDecoder().decode(buffer.subarray(0, read));
+      if (text.includes("\r\n\r\nok")) break;
+    }
+  } catch { /* reset after the refusal */ }
+  clearTimeout(timer);
+  try {
+    conn.close();
+  } catch { /* closed by the timer */ }
+  return text;
+}
+
+Deno.test("before credentials, an oversized head or a chunked body is refused; after them, anything passes", async () => {
+  await withGate({}, async (_gate, port) => {
+    const big = `GET /health HTTP/1.1\nHost: x\nX-Pad: ${"p".repeat(17_000)}\n\n`;
+    assert.match(await exchange(port, head(big)), /^HTTP\/1\.1 431 /);
+    const chunked = "POST /send HTTP/1.1\nHost: x\nTransfer-Encoding: chunked\n\n2\n{}\n0\n\n";
+    assert.match(await exchange(port, head(chunked)), /^HTTP\/1\.1 411 /);
+    assert.match(await exchange(port, head("GET / HTTP/1.1\nHost: x\n\n")), /^HTTP\/1\.1 200 /);
+    const trusted = "POST /send HTTP/1.1\nHost: x\nAuthorization: Bearer s3cret\n" +
+      "Transfer-Encoding: chunked\n\n2\n{}\n0\n\n";
+    assert.match(await exchange(port, head(trusted)), /^HTTP\/1\.1 200 /);
+  });
+});
