@@ -16,6 +16,8 @@ import { type GateCredentials, headEnd, readRequestHead } from "./request_head.t
 export const MAX_HEAD_BYTES = 16 * 1024;
 /** The broker reads no larger body; an unauthenticated one is not forwarded. */
 const MAX_UNAUTHENTICATED_BODY = 256 * 1024;
+/** Reads before credentials are small: a flood of idle connections costs little memory. */
+const WATCHED_CHUNK = 2 * 1024;
 const REQUEST_CHUNK = 16 * 1024;
 /** Small enough that a thousand open connections cost 32 MB at most. */
 const REPLY_CHUNK = 16 * 1024;
@@ -81,7 +83,7 @@ export class GateConnection {
 
   /** The client-to-broker direction: watched request by request, then piped once trusted. */
   async #requests(): Promise<void> {
-    const buffer = new Uint8Array(REQUEST_CHUNK);
+    const buffer = new Uint8Array(WATCHED_CHUNK);
     let head: Uint8Array = EMPTY;
     let bodyLeft = 0;
     while (!this.trusted) {
@@ -128,7 +130,7 @@ export class GateConnection {
         if (bodyLeft === 0) this.requestStartedAt = undefined;
       }
     }
-    await pipe(this.#outer, this.#inner!, buffer);
+    await pipe(this.#outer, this.#inner!, new Uint8Array(REQUEST_CHUNK));
     await this.#clientEnded();
   }
 
