@@ -10,6 +10,13 @@
 
 const encoder = new TextEncoder();
 
+/**
+ * How long after the proven broker's last reply a client sends a credential without proving
+ * the broker again: a burst of calls costs one proof, while a pause long enough for the broker
+ * to die and another program to take the port costs one round trip before anything leaves.
+ */
+export const PROOF_FRESH_MS = 1_000;
+
 /** A fresh challenge: 16 random bytes, hex. */
 export function newChallenge(): string {
   return hex(crypto.getRandomValues(new Uint8Array(16)));

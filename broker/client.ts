@@ -29,7 +29,7 @@ import {
 } from "./protocol.ts";
 import type { Config } from "./config.ts";
 import { loadOrCreateSecret } from "./secret.ts";
-import { brokerProof, newChallenge } from "./broker_proof.ts";
+import { brokerProof, newChallenge, PROOF_FRESH_MS } from "./broker_proof.ts";
 
 /** How long one broker call may take, reply body included. */
 const CALL_TIMEOUT_MS = 5_000;
@@ -67,7 +67,11 @@ export class BrokerUnavailableError extends BrokerError {
 export class BrokerClient {
   #config: Config;
   #secret: Promise<string> | undefined;
-  #verified: Promise<void> | undefined;
+  /** The last proof that the broker holds the secret, or the one in flight. */
+  #proof: Promise<void> | undefined;
+  #proving = false;
+  /** When the proven broker last answered (performance.now()). */
+  #lastReply = -Infinity;
   /** The peer session credential sent with peer requests. */
   session: string | undefined;
 
@@ -102,13 +106,33 @@ export class BrokerClient {
     return parsed.data;
   }
 
-  /** Proves the broker once per connection to it; again after it was lost. */
+  /**
+   * Proves the broker before a credential goes out: again after any sign it went away (a
+   * stream that ended, a failed call) and when it has not answered for {@link PROOF_FRESH_MS}.
+   * A call made while a proof is in flight waits for that one.
+   */
   #verifyBroker(): Promise<void> {
-    this.#verified ??= this.health().then(() => {}, (error) => {
-      this.#verified = undefined;
+    if (
+      this.#proof && (this.#proving || performance.now() - this.#lastReply <= PROOF_FRESH_MS)
+    ) return this.#proof;
+    this.#proving = true;
+    const proof: Promise<void> = this.health().then(() => {
+      if (this.#proof !== proof) return;
+      this.#proving = false;
+      this.#lastReply = performance.now();
+    }, (error) => {
+      if (this.#proof === proof) this.#forgetProof();
       throw error;
     });
-    return this.#verified;
+    this.#proof = proof;
+    return proof;
+  }
+
+  /** The broker may have gone: whatever answers next on the port must prove itself first. */
+  #forgetProof(): void {
+    this.#proof = undefined;
+    this.#proving = false;
+    this.#lastReply = -Infinity;
   }
 
   #loadSecret(): Promise<string> {
@@ -179,14 +203,19 @@ export class BrokerClient {
     const response = await this.#fetch("/stream", { method: "GET", signal }, true, false);
     if (!response.ok || !response.body) throw await this.#errorOf(response);
     let buffered = "";
-    for await (const chunk of response.body.pipeThrough(new TextDecoderStream())) {
-      buffered += chunk;
-      let newline;
-      while ((newline = buffered.indexOf("\n")) >= 0) {
-        const line = buffered.slice(0, newline);
-        buffered = buffered.slice(newline + 1);
-        yield StreamEvent.parse(JSON.parse(line));
+    try {
+      for await (const chunk of response.body.pipeThrough(new TextDecoderStream())) {
+        buffered += chunk;
+        let newline;
+        while ((newline = buffered.indexOf("\n")) >= 0) {
+          const line = buffered.slice(0, newline);
+          buffered = buffered.slice(newline + 1);
+          yield StreamEvent.parse(JSON.parse(line));
+        }
       }
+    } finally {
+      // However the stream ended, the broker may be gone (a SIGKILL ends it cleanly too).
+      this.#forgetProof();
     }
   }
 
@@ -203,6 +232,7 @@ export class BrokerClient {
     const response = await this.#fetch(path, init, true);
     if (!response.ok) throw await this.#errorOf(response);
     const value = await response.json().catch((error) => {
+      this.#forgetProof();
       throw this.#unavailable(error);
     });
     return schema ? schema.parse(value) : value;
@@ -231,10 +261,11 @@ export class BrokerClient {
       if (this.session) headers.set(SESSION_HEADER, this.session);
     }
     try {
-      return await fetch(`${this.#config.brokerUrl}${path}`, { ...init, headers });
+      const response = await fetch(`${this.#config.brokerUrl}${path}`, { ...init, headers });
+      if (authenticated) this.#lastReply = performance.now();
+      return response;
     } catch (error) {
-      // The broker went away: whatever answers next on the port must prove itself again.
-      this.#verified = undefined;
+      this.#forgetProof();
       throw this.#unavailable(error);
     }
   }

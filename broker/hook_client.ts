@@ -10,7 +10,7 @@ import type { ClaimResponse, Message, Presenter, WaitResponse } from "./protocol
 import type { Config } from "./config.ts";
 import { CLAUDE_SESSION_HEADER } from "./wire.ts";
 import { readSecret } from "./secret_file.ts";
-import { brokerProof, newChallenge } from "./broker_proof.ts";
+import { brokerProof, newChallenge, PROOF_FRESH_MS } from "./broker_proof.ts";
 
 /** The broker did not answer, or not as a broker does. */
 export class HookCallError extends Error {
@@ -22,11 +22,18 @@ export class HookClient {
   #config: Config;
   #claudeSession: string;
   #secret: Promise<string | null> | undefined;
-  #verified = false;
+  /** When the proven broker last answered (performance.now()); -Infinity: prove it first. */
+  #lastReply = -Infinity;
+  #reached = false;
 
   constructor(config: Config, claudeSession: string) {
     this.#config = config;
     this.#claudeSession = claudeSession;
+  }
+
+  /** Whether this user's broker proved itself to this client at least once. */
+  get reached(): boolean {
+    return this.#reached;
   }
 
   /** POST /wait: until there are messages to wake the session with, or a reason to stop. */
@@ -60,7 +67,8 @@ export class HookClient {
         `What answers on port ${this.#config.port} is not this user's broker`,
       );
     }
-    this.#verified = true;
+    this.#lastReply = performance.now();
+    this.#reached = true;
   }
 
   async #post(path: string, body: unknown, signal?: AbortSignal): Promise<unknown> {
@@ -70,8 +78,9 @@ export class HookClient {
     if (secret === null) {
       throw new HookCallError(`No claude-peers secret at ${this.#config.secretPath}`);
     }
-    // Nothing goes to a program on the port that cannot prove it holds the secret.
-    if (!this.#verified) await this.#verify(secret, signal);
+    // Nothing goes to a program on the port that cannot prove it holds the secret: proven
+    // again after a failure or a pause, when the broker may have died and the port changed hands.
+    if (performance.now() - this.#lastReply > PROOF_FRESH_MS) await this.#verify(secret, signal);
     const init: RequestInit = {
       method: "POST",
       headers: {
@@ -86,10 +95,14 @@ export class HookClient {
     try {
       response = await fetch(`${this.#config.brokerUrl}${path}`, init);
     } catch (error) {
-      this.#verified = false;
+      this.#lastReply = -Infinity;
       throw new HookCallError(`No broker answers at ${this.#config.brokerUrl}`, { cause: error });
     }
-    const reply = await response.json().catch(() => undefined);
+    const reply = await response.json().catch(() => {
+      this.#lastReply = -Infinity;
+      return undefined;
+    });
+    if (reply !== undefined) this.#lastReply = performance.now();
     if (!response.ok) {
       throw new HookCallError(`The broker refused ${path}: HTTP ${response.status}`);
     }

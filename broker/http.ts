@@ -29,6 +29,7 @@ const STATUS: Record<ErrorCode, number> = {
   unsupported_media_type: 415,
   queue_full: 429,
   too_many_peers: 429,
+  storage_full: 507,
   internal: 500,
 };
 
@@ -137,6 +138,21 @@ export function describeError(error: unknown): { status: number; code: ErrorCode
   if (error instanceof Refusal) {
     return { status: STATUS[error.code], code: error.code, error: error.message };
   }
+  if (isStorageFull(error)) {
+    // Not the broker's fault and not worth a stack per request: the sender is told plainly.
+    return {
+      status: STATUS.storage_full,
+      code: "storage_full",
+      error:
+        "The broker cannot write to its database: the disk is full (nothing was stored; what was accepted before is kept)",
+    };
+  }
   log(`internal error: ${error instanceof Error ? error.stack : String(error)}`);
   return { status: 500, code: "internal", error: `Internal broker error: ${errorMessage(error)}` };
+}
+
+/** Whether `error` says the disk is full: SQLite's SQLITE_FULL as Deno KV words it, or ENOSPC. */
+export function isStorageFull(error: unknown): boolean {
+  const message = error instanceof Error ? error.message : String(error);
+  return /database or disk is full|no space left on device|os error 28\b/i.test(message);
 }

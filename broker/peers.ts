@@ -189,26 +189,45 @@ export class PeerRegistry {
     return peers.filter((peer) => peer.git_root === caller.git_root);
   }
 
-  /** Extends the lease of connected peers; peers removed meanwhile stay removed. */
+  /**
+   * Extends the lease of connected peers; peers removed meanwhile stay removed. A connected
+   * peer is live whatever the database says, so its listing is extended even when the write
+   * fails (a full disk): the failure is thrown after, and the next round writes again.
+   */
   async refreshLeases(ids: Iterable<PeerId>, now: number): Promise<void> {
-    // One read and a few batched writes, however many peers: this runs while everything idles.
     const connected = new Set(ids);
-    const due: Deno.KvEntry<PeerRecord>[] = [];
-    for await (const entry of this.#kv.list<PeerRecord>({ prefix: PEERS })) {
-      if (connected.has(entry.value.id)) due.push(entry);
-    }
     const peers = await this.#peerMap();
+    const leased = (peer: PeerRecord) => ({
+      ...peer,
+      last_seen: now,
+      expires_at: now + this.#options.leaseMs,
+    });
+    for (const id of connected) {
+      const peer = peers.get(id);
+      if (peer) peers.set(id, leased(peer));
+      else connected.delete(id);
+    }
+    // One read and a few batched writes, however many peers: this runs while everything idles.
+    const stored = new Map<PeerId, Deno.KvEntry<PeerRecord>>();
+    for await (const entry of this.#kv.list<PeerRecord>({ prefix: PEERS })) {
+      if (connected.has(entry.value.id)) stored.set(entry.value.id, entry);
+    }
+    const due = [...connected];
+    let failure: unknown;
     for (let start = 0; start < due.length; start += LEASE_BATCH) {
       const op = this.#kv.atomic();
-      const refreshed = due.slice(start, start + LEASE_BATCH).map((entry) => {
-        const peer = { ...entry.value, last_seen: now, expires_at: now + this.#options.leaseMs };
-        op.check(entry).set(entry.key, peer, { expireIn: this.#options.leaseMs });
-        return peer;
-      });
+      for (const id of due.slice(start, start + LEASE_BATCH)) {
+        const peer = peers.get(id);
+        if (!peer) continue;
+        // A record gone from the database (its expiry ran while writes failed) is written back.
+        const entry = stored.get(id) ?? { key: peerKey(id), versionstamp: null };
+        op.check(entry).set(peerKey(id), peer, { expireIn: this.#options.leaseMs });
+      }
       // A conflict means a peer changed meanwhile (summary, removal); the next round catches up.
-      if ((await op.commit()).ok) { for (const peer of refreshed) peers.set(peer.id, peer); }
+      await op.commit().catch((error) => failure ??= error);
     }
     await this.listPeers(now);
+    if (failure !== undefined) throw failure;
   }
 
   /** Caps every lease at `now + graceMs`: after a broker restart, peers must reconnect. */
@@ -228,23 +247,26 @@ export class PeerRegistry {
   async removePeer(id: PeerId, now: number): Promise<void> {
     const peers = await this.#peerMap();
     const ended: EndedRecord = { ended_at: now, expires_at: now + this.#options.retentionMs };
+    // Gone from the listings even when the write fails (a full disk): its lease then ends it.
+    peers.delete(id);
     await this.#kv.atomic()
       .delete(peerKey(id))
       .set(endedKey(id), ended, { expireIn: this.#options.retentionMs })
       .commit();
-    peers.delete(id);
   }
 
   /** Sets a live peer's summary. */
   async setSummary(id: PeerId, summary: string, now: number): Promise<void> {
-    const entry = await this.#kv.get<PeerRecord>(peerKey(id));
-    if (!entry.value || entry.value.expires_at <= now) {
+    // Liveness from the in-memory copy, which stays exact while a lease write fails.
+    const peers = await this.#peerMap();
+    const live = peers.get(id);
+    if (!live || live.expires_at <= now) {
       throw new Refusal("not_registered", `Peer "${id}" is not registered`);
     }
-    const peer = { ...entry.value, summary };
-    const peers = await this.#peerMap();
+    const entry = await this.#kv.get<PeerRecord>(peerKey(id));
+    const peer = { ...live, summary };
     const res = await this.#kv.atomic().check(entry).set(peerKey(id), peer, {
-      expireIn: Math.max(1, entry.value.expires_at - now),
+      expireIn: Math.max(1, live.expires_at - now),
     }).commit();
     if (!res.ok) return this.setSummary(id, summary, now);
     peers.set(id, peer);

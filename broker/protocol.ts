@@ -205,6 +205,8 @@ export const ErrorCode = z.enum([
   "no_such_endpoint",
   /** The endpoint exists, but not with that method. */
   "method_not_allowed",
+  /** The disk holding the database is full: nothing was written, nothing stored is lost. */
+  "storage_full",
   /** The broker failed; the message says how. */
   "internal",
 ]);

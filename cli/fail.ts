@@ -29,6 +29,7 @@ const ADVICE: Partial<Record<BrokerError["code"], string>> = {
   peer_gone: 'its session has ended; run "claude-peers peers" to find an active one',
   queue_full: "wait until that session has read its messages, then send again",
   too_large: "send a shorter message, or a file path",
+  storage_full: "free some space on the disk holding the claude-peers database, then try again",
   unavailable: 'start one with "claude-peers broker", or run "claude-peers doctor"',
   unauthorized: 'run "claude-peers doctor"',
   impostor: 'run "claude-peers doctor" to see who holds the port',

@@ -64,6 +64,22 @@ export function terminalSafe(text: string): string {
   );
 }
 
+/**
+ * `value` as JSON that is safe on a terminal too: DEL, C1 controls (an 8-bit CSI acts like
+ * ESC [ on some terminals), bidi and zero-width characters and line separators become `\u`
+ * escapes, which JSON.stringify leaves raw. The JSON value is the same.
+ */
+export function terminalSafeJson(value: unknown): string {
+  return JSON.stringify(value, null, 2).replace(
+    /[\u007f-\u009f\p{Cf}\u2028\u2029]/gu,
+    (char) =>
+      Array.from(
+        { length: char.length },
+        (_, i) => `\\u${char.charCodeAt(i).toString(16).padStart(4, "0")}`,
+      ).join(""),
+  );
+}
+
 function truncate(text: string, length: number): string {
   const flat = text.replace(/\s+/g, " ");
   return flat.length > length ? `${flat.slice(0, length - 1)}…` : flat;

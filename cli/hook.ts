@@ -133,6 +133,9 @@ async function waitForMessages(
       waited = true;
     } catch (error) {
       if (!(error instanceof HookCallError)) throw error;
+      // A broker that answered and then went away (killed during the first wait) is "lost
+      // later": the session waits for the next broker.
+      if (client.reached) waited = true;
     }
     if (messages && messages.length > 0) {
       await writeStderr(wakeText(messages));

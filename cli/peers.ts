@@ -7,7 +7,7 @@ import { parseArgs } from "node:util";
 import type { Config } from "../broker/config.ts";
 import { BrokerClient } from "../broker/client.ts";
 import { ensureBroker } from "../broker/spawn.ts";
-import { peersTable } from "./format.ts";
+import { peersTable, terminalSafeJson } from "./format.ts";
 import { print } from "./fail.ts";
 import type { Command } from "./command.ts";
 
@@ -28,7 +28,7 @@ async function runPeers(args: string[], config: Config): Promise<number> {
   const { values } = parseArgs({ args, options: { json: { type: "boolean" } }, strict: true });
   await ensureBroker(config);
   const { peers } = await new BrokerClient(config).listPeers("machine");
-  if (values.json) print(JSON.stringify(peers, null, 2));
+  if (values.json) print(terminalSafeJson(peers));
   else if (peers.length === 0) print("No peers registered.");
   else print(peersTable(peers));
   return 0;

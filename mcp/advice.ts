@@ -14,6 +14,8 @@ const ADVICE: Partial<Record<BrokerError["code"], string>> = {
     "That session has ended and will not read new messages; call list_peers to find an active session.",
   queue_full: "Wait until that session has read its messages, then send again.",
   too_large: "Send a shorter message, or write the text to a file and send its path.",
+  storage_full:
+    "Nothing was sent. Tell the user that the disk holding the claude-peers database is full; once space is freed, send again (no restart needed).",
   unavailable: "The claude-peers broker is not answering; try again in a moment.",
   not_a_broker:
     'Nothing was sent. Tell the user that another program holds the claude-peers port and that "claude-peers doctor" shows which.',

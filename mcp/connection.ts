@@ -44,6 +44,8 @@ export class PeerConnection {
   #ready!: PromiseWithResolvers<void>;
   #isReady = false;
   #lastError = "not connected yet";
+  /** Why the program on the port is not trusted, while that is the latest news from it. */
+  #refusal: BrokerError | undefined;
   #running: Promise<void> | undefined;
 
   constructor(config: Config, context: SessionContext, options: PeerConnectionOptions = {}) {
@@ -72,6 +74,8 @@ export class PeerConnection {
   /** The client, once registered; waits (bounded) through broker start-up and restarts. */
   async client(): Promise<BrokerClient> {
     if (this.#isReady) return this.#client;
+    // Another program holds the port: say so now instead of waiting for a broker.
+    if (this.#refusal) throw this.#refusal;
     const timeoutMs = this.#options.readyTimeoutMs ?? READY_TIMEOUT_MS;
     const waited = new AbortController();
     const timeout = delay(timeoutMs, undefined, { signal: waited.signal }).then(() => {
@@ -116,6 +120,8 @@ export class PeerConnection {
     let backoff = MIN_BACKOFF_MS;
     while (!this.#abort.signal.aborted) {
       try {
+        // Tools wait for this attempt instead of failing with the last one's refusal.
+        this.#refusal = undefined;
         await ensureBroker(this.#config);
         await this.#register();
         for await (const event of this.#client.stream(this.#abort.signal)) {
@@ -129,6 +135,7 @@ export class PeerConnection {
       } catch (error) {
         if (this.#abort.signal.aborted) break;
         this.#markDisconnected(errorMessage(error));
+        if (isRefusal(error)) this.#refuse(error);
         if (error instanceof BrokerError && error.code === "not_registered") continue;
       }
       if (this.#abort.signal.aborted) break;
@@ -157,6 +164,7 @@ export class PeerConnection {
       log(`the broker no longer knew peer ${this.#peerId}; registered again as ${reply.peer_id}`);
     }
     this.#peerId = reply.peer_id;
+    this.#refusal = undefined;
     this.#isReady = true;
     this.#ready.resolve();
   }
@@ -172,8 +180,23 @@ export class PeerConnection {
     this.#ready = Promise.withResolvers<void>();
   }
 
+  /** Tools waiting for the broker learn at once that the port is held by another program. */
+  #refuse(error: BrokerError): void {
+    this.#refusal = error;
+    const waiting = this.#ready;
+    this.#resetReady();
+    waiting.promise.catch(() => {});
+    waiting.reject(error);
+  }
+
   /** Waits `ms`, or less when the connection closes meanwhile. */
   async #sleep(ms: number): Promise<void> {
     await delay(ms, undefined, { signal: this.#abort.signal }).catch(() => {});
   }
+}
+
+/** The program on the port is not this user's broker: nothing may be sent to it. */
+function isRefusal(error: unknown): error is BrokerError {
+  return error instanceof BrokerError &&
+    (error.code === "impostor" || error.code === "not_a_broker");
 }

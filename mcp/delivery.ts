@@ -29,11 +29,15 @@ export interface DeliveryOptions {
   ack: (ids: string[]) => Promise<void>;
   /** Resolves once the MCP client has initialized: a notification sent earlier may be dropped. */
   clientReady?: Promise<void>;
+  /** The first wait before failed acknowledgements are sent again (it doubles). @default 1000 */
+  ackRetryMs?: number;
 }
 
 const REMEMBERED_IDS = 20_000;
 /** Most ids in one POST /ack. */
 const MAX_ACK_IDS = 1000;
+const ACK_RETRY_MS = 1_000;
+const ACK_RETRY_MAX_MS = 30_000;
 
 /** Exactly-once presentation of the messages one peer receives. */
 export class Delivery {
@@ -43,16 +47,24 @@ export class Delivery {
   #waiting = new Set<string>();
   #acks: SerialBatcher<string, undefined>;
   #pushing: Promise<void>;
+  /** Shown, but the broker did not take the acknowledgement (a full disk, a restart). */
+  #unacked = new Set<string>();
+  #ackRetry: ReturnType<typeof setTimeout> | undefined;
+  #ackRetryMs: number;
 
   constructor(options: DeliveryOptions) {
     this.#options = options;
     this.#pushing = options.clientReady ?? Promise.resolve();
+    this.#ackRetryMs = options.ackRetryMs ?? ACK_RETRY_MS;
     this.#acks = new SerialBatcher({
       commit: async (ids) => {
-        await options.ack(ids).catch((error) => {
-          // The broker streams unacknowledged messages again; they are known and acked then.
+        try {
+          await options.ack(ids);
+          this.#ackRetryMs = options.ackRetryMs ?? ACK_RETRY_MS;
+        } catch (error) {
           log(`acknowledgement of ${ids.length} messages failed: ${errorMessage(error)}`);
-        });
+          this.#retryAcks(ids);
+        }
         return ids.map(() => fulfilled(undefined));
       },
       take: (waiting) => Math.min(waiting.length, MAX_ACK_IDS),
@@ -133,6 +145,25 @@ export class Delivery {
     if (this.#presented.size > REMEMBERED_IDS) {
       this.#presented.delete(this.#presented.values().next().value!);
     }
+  }
+
+  /**
+   * Sends failed acknowledgements again after a growing wait, so a message shown while the
+   * broker could not write (a full disk) leaves its queue once it can, and is not shown again
+   * by a later server of this session. A timer runs only while acknowledgements fail.
+   */
+  #retryAcks(ids: string[]): void {
+    for (const id of ids) this.#unacked.add(id);
+    if (this.#ackRetry !== undefined) return;
+    const wait = this.#ackRetryMs;
+    this.#ackRetryMs = Math.min(wait * 2, ACK_RETRY_MAX_MS);
+    this.#ackRetry = setTimeout(() => {
+      this.#ackRetry = undefined;
+      const again = [...this.#unacked];
+      this.#unacked.clear();
+      for (const id of again) this.#acknowledge(id);
+    }, wait);
+    Deno.unrefTimer(this.#ackRetry);
   }
 
   /** One acknowledgement request at a time; ids arriving meanwhile go in the next batch. */

@@ -128,3 +128,27 @@ Deno.test("the MCP server exits when its stdin closes", async () => {
     "unregistered",
   );
 });
+
+Deno.test("peers, peers --json and status print what a peer controls without its escape sequences", async () => {
+  await using testEnv = await createTestEnv();
+  await using _broker = await startBroker(testEnv);
+  // Clear screen, window title, OSC 52 clipboard write, an 8-bit CSI, a bidi override.
+  const hostile = "\u001b[2J\u001b]0;title\u0007\u001b]52;c;ZXZpbA==\u0007\u009b2J\u202e";
+  await testEnv.client().register({
+    pid: Deno.pid,
+    cwd: `/tmp/dir${hostile}`,
+    git_root: null,
+    repo: `repo${hostile}`,
+    tty: null,
+    summary: `summary${hostile}`,
+  });
+  const raw = /[\u001b\u0007\u009b\u202e]/;
+  for (const args of [["peers"], ["peers", "--json"], ["status"]]) {
+    const result = await runCli(testEnv, args);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /summary/, args.join(" "));
+    assert.doesNotMatch(result.stdout, raw, `${args.join(" ")}: ${JSON.stringify(result.stdout)}`);
+  }
+  const json = JSON.parse((await runCli(testEnv, ["peers", "--json"])).stdout);
+  assert.equal(json[0].summary, `summary${hostile}`, "the JSON value is unchanged");
+});

@@ -21,6 +21,8 @@ export interface BrokerProcess extends AsyncDisposable {
 export interface StartBrokerOptions {
   /** How long the broker may take to answer. @default 15000 */
   readyTimeoutMs?: number;
+  /** Variables for this broker only, on top of the test's (e.g. libfaketime's). @default none */
+  env?: Record<string, string>;
   /** Run the broker under `ulimit -n` of this many open files (POSIX `sh` only). */
   fileLimit?: number;
 }
@@ -42,7 +44,7 @@ export async function startBroker(
   };
   const process = new Deno.Command(command, {
     args,
-    env: testEnv.env,
+    env: { ...testEnv.env, ...options.env },
     clearEnv: true,
     stdin: "null",
     stdout: "null",
