@@ -34,6 +34,13 @@ export interface Config {
   retentionMs: number;
   /** How long a peer stays listed without a live connection, in milliseconds. @default 30 s */
   leaseMs: number;
+  /**
+   * How long the broker waits for a request head (and body) from a connection that has not
+   * authenticated, in ms. @default 10 s
+   */
+  headerTimeoutMs: number;
+  /** How long an unauthenticated connection may stay silent, in ms. @default 5 s */
+  idleTimeoutMs: number;
   /** OpenAI key for the auto-summary; none disables it. */
   openaiApiKey: string | undefined;
   /** OpenAI-compatible endpoint for the auto-summary. */
@@ -75,6 +82,8 @@ export function resolveConfig(env: Env = Deno.env): Config {
     channel: parseChannel(env.get("CLAUDE_PEERS_CHANNEL")),
     retentionMs: parseInteger(env, "CLAUDE_PEERS_RETENTION_HOURS", 24, 1, 24 * 365) * 3_600_000,
     leaseMs: parseInteger(env, "CLAUDE_PEERS_LEASE_MS", 30_000, 1_000, 3_600_000),
+    headerTimeoutMs: parseInteger(env, "CLAUDE_PEERS_HEADER_TIMEOUT_MS", 10_000, 100, 600_000),
+    idleTimeoutMs: parseInteger(env, "CLAUDE_PEERS_IDLE_TIMEOUT_MS", 5_000, 100, 600_000),
     openaiApiKey: env.get("OPENAI_API_KEY") || undefined,
     openaiBaseUrl: env.get("OPENAI_BASE_URL") || undefined,
     summaryModel: env.get("CLAUDE_PEERS_SUMMARY_MODEL") || "gpt-4o-mini",

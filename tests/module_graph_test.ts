@@ -24,6 +24,11 @@ const BROKER_SERVER_MODULES = [
   "broker/http.ts",
   "broker/auth.ts",
   "broker/refusal.ts",
+  "broker/listen.ts",
+  "broker/gate.ts",
+  "broker/gate_connection.ts",
+  "broker/request_head.ts",
+  "broker/inner_server.ts",
 ];
 
 const MCP_SDK = "@modelcontextprotocol/sdk";
