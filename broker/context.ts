@@ -8,6 +8,7 @@ import type { PeerRegistry } from "./peers.ts";
 import type { Mailbox } from "./mailbox.ts";
 import type { Connections } from "./connections.ts";
 import type { Waiters } from "./waiters.ts";
+import type { EventHub } from "./events.ts";
 
 /** What the routes need from the running broker. */
 export interface BrokerContext {
@@ -15,6 +16,8 @@ export interface BrokerContext {
   mailbox: Mailbox;
   connections: Connections;
   waiters: Waiters;
+  /** Live events for GET /events. */
+  events: EventHub;
   secret: string;
   /** What Claude Code's HTTP hooks carry instead of the secret. */
   hookToken: string;

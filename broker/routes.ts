@@ -10,6 +10,7 @@ import {
   type BatchResult,
   ListPeersRequest,
   MAX_MESSAGE_BYTES,
+  type Message,
   type Peer,
   RegisterRequest,
   SendBatchRequest,
@@ -25,6 +26,8 @@ import { Refusal } from "./refusal.ts";
 import type { BrokerContext } from "./context.ts";
 import { deliveryOf, recipientDelivery } from "./delivery_mode.ts";
 import { claim, hookContext, wait } from "./claim_routes.ts";
+import { clearHistory, events, readLog } from "./observe_routes.ts";
+import { peerName, sentEvent, summaryEvent } from "./event_payloads.ts";
 import { VERSION } from "./config.ts";
 import { brokerProof, CHALLENGE_PATTERN } from "./broker_proof.ts";
 import { log } from "./log.ts";
@@ -45,6 +48,9 @@ const routes: Record<string, Route> = {
   "POST /wait": wait,
   "POST /ack": ack,
   "POST /outbox": outbox,
+  "POST /log": readLog,
+  "POST /log/clear": clearHistory,
+  "GET /events": events,
   "GET /stream": stream,
   "POST /shutdown": shutdown,
 };
@@ -153,6 +159,7 @@ async function send(request: Request, context: BrokerContext): Promise<Response>
     now,
     body.idempotency_key,
   );
+  await emitSent(message, context);
   return json({
     message_id: message.id,
     recipient_connected: context.connections.isConnected(body.to_id),
@@ -177,6 +184,7 @@ async function sendBatch(request: Request, context: BrokerContext): Promise<Resp
   const results: BatchResult[] = await Promise.all(settled.map(async (outcome, index) => {
     if (outcome.status === "fulfilled") {
       const toId = body.messages[index]!.to_id;
+      await emitSent(outcome.value, context);
       return {
         ok: true as const,
         message_id: outcome.value.id,
@@ -187,6 +195,12 @@ async function sendBatch(request: Request, context: BrokerContext): Promise<Resp
     return { ok: false as const, ...describeError(outcome.reason) };
   }));
   return json({ results });
+}
+
+async function emitSent(message: Message, context: BrokerContext): Promise<void> {
+  if (context.events.subscribers === 0) return;
+  const recipient = await context.registry.getPeer(message.to_id, Date.now());
+  context.events.emit(() => sentEvent(message, recipient));
 }
 
 function checkMessageSize(text: string): void {
@@ -208,7 +222,10 @@ async function peerSender(request: Request, context: BrokerContext, now: number)
 async function setSummary(request: Request, context: BrokerContext): Promise<Response> {
   const body = await readJson(request, SummaryRequest);
   const id = await sessionPeerId(request, context.registry);
-  await context.registry.setSummary(id, body.summary, Date.now());
+  const now = Date.now();
+  await context.registry.setSummary(id, body.summary, now);
+  const peer = await context.registry.getPeer(id, now);
+  if (peer) context.events.emit(() => summaryEvent(peer));
   return json({ ok: true });
 }
 
@@ -219,16 +236,26 @@ async function inbox(request: Request, context: BrokerContext): Promise<Response
 
 async function ack(request: Request, context: BrokerContext): Promise<Response> {
   const body = await readJson(request, AckRequest);
-  const { peerId } = await callerOf(request, context.registry);
-  return json({ removed: await context.mailbox.ack(peerId, body.ids) });
+  const { peerId, hook } = await callerOf(request, context.registry);
+  const now = Date.now();
+  const toName = peerName(await context.registry.getPeer(peerId, now));
+  // A hook shows messages as a hook, whatever it says.
+  const via = hook ? "hook" : body.via;
+  const removed = await context.mailbox.ack(peerId, body.ids, {
+    now,
+    ...(via === undefined ? {} : { via }),
+    ...(toName === undefined ? {} : { toName }),
+  });
+  return json({ removed });
 }
 
 async function outbox(request: Request, context: BrokerContext): Promise<Response> {
   const id = await sessionPeerId(request, context.registry);
-  const pending = await context.mailbox.outbox(id, Date.now());
+  const sent = await context.mailbox.outbox(id, Date.now());
   return json({
-    pending: await Promise.all(pending.map(async (send) => ({
+    sent: await Promise.all(sent.map(async (send) => ({
       ...send,
+      state_at: send.state_at === null ? null : new Date(send.state_at).toISOString(),
       recipient_connected: context.connections.isConnected(send.to_id),
       recipient_delivery: await recipientDelivery(send.to_id, context),
     }))),

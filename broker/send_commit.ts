@@ -186,12 +186,14 @@ export class SendCommitter {
       const stored = storedOf(message, send.now + expireIn);
       op.set(inboxKey(toId, message.id), stored, { expireIn });
       if (send.sender.kind === "peer") {
+        // Kept a retention period past the message's own expiry, so "expired" can be seen.
         const record: OutboxRecord = {
           to_id: toId,
           sent_at: message.sent_at,
-          expires_at: stored.expires_at,
+          expires_at: stored.expires_at + expireIn,
+          message_expires_at: stored.expires_at,
         };
-        op.set(outboxKey(send.sender.id, message.id), record, { expireIn });
+        op.set(outboxKey(send.sender.id, message.id), record, { expireIn: 2 * expireIn });
       }
       if (key) {
         // A retry needs the id, not the text (which would count twice against the KV limits).

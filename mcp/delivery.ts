@@ -11,7 +11,7 @@
  * @module
  */
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
-import type { Message, Presenter } from "../broker/protocol.ts";
+import type { Message, Presenter, ShownVia } from "../broker/protocol.ts";
 import { renderMessages } from "../broker/envelope.ts";
 import { errorMessage, log } from "../broker/log.ts";
 import { fulfilled, SerialBatcher } from "../broker/serial_batcher.ts";
@@ -25,35 +25,45 @@ export interface DeliveryOptions {
   notify: (notification: ChannelNotification) => Promise<void>;
   /** Claims this peer's unclaimed messages at the broker for `presenter`. */
   claim: (presenter: Presenter) => Promise<Message[]>;
-  /** Tells the broker these messages were presented. */
-  ack: (ids: string[]) => Promise<void>;
+  /** Tells the broker these messages were presented, and how. */
+  ack: (ids: string[], via: ShownVia) => Promise<void>;
   /** Resolves once the MCP client has initialized: a notification sent earlier may be dropped. */
   clientReady?: Promise<void>;
 }
 
 const REMEMBERED_IDS = 20_000;
+
+/** A message shown here, to acknowledge. */
+interface Shown {
+  id: string;
+  via: ShownVia;
+}
 /** Most ids in one POST /ack. */
 const MAX_ACK_IDS = 1000;
 
 /** Exactly-once presentation of the messages one peer receives. */
 export class Delivery {
   #options: DeliveryOptions;
-  #presented = new Set<string>();
+  /** Messages shown here, and how (a duplicate is acknowledged the same way). */
+  #presented = new Map<string, ShownVia>();
   /** Messages the stream announced and nobody here has shown: a hint to claim. */
   #waiting = new Set<string>();
-  #acks: SerialBatcher<string, undefined>;
+  #acks: SerialBatcher<Shown, undefined>;
   #pushing: Promise<void>;
 
   constructor(options: DeliveryOptions) {
     this.#options = options;
     this.#pushing = options.clientReady ?? Promise.resolve();
     this.#acks = new SerialBatcher({
-      commit: async (ids) => {
-        await options.ack(ids).catch((error) => {
-          // The broker streams unacknowledged messages again; they are known and acked then.
-          log(`acknowledgement of ${ids.length} messages failed: ${errorMessage(error)}`);
-        });
-        return ids.map(() => fulfilled(undefined));
+      commit: async (shown) => {
+        for (const via of new Set(shown.map((each) => each.via))) {
+          const ids = shown.filter((each) => each.via === via).map((each) => each.id);
+          await options.ack(ids, via).catch((error) => {
+            // The broker streams unacknowledged messages again; they are known and acked then.
+            log(`acknowledgement of ${ids.length} messages failed: ${errorMessage(error)}`);
+          });
+        }
+        return shown.map(() => fulfilled(undefined));
       },
       take: (waiting) => Math.min(waiting.length, MAX_ACK_IDS),
     });
@@ -66,19 +76,20 @@ export class Delivery {
 
   /** Takes a message from the broker: push it, note it, or re-acknowledge a duplicate. */
   receive(message: Message): void {
-    if (this.#presented.has(message.id)) {
-      this.#acknowledge(message.id);
+    const shownBefore = this.#presented.get(message.id);
+    if (shownBefore) {
+      this.#acknowledge(message.id, shownBefore);
       return;
     }
     if (!this.#options.channel) {
       this.#waiting.add(message.id);
       return;
     }
-    this.#markPresented(message.id);
+    this.#markPresented(message.id, "channel");
     this.#pushing = this.#pushing.then(async () => {
       try {
         await this.#options.notify(toChannelNotification(message));
-        this.#acknowledge(message.id);
+        this.#acknowledge(message.id, "channel");
       } catch (error) {
         // Not written: forget it so the broker's next stream presents it again.
         this.#presented.delete(message.id);
@@ -122,21 +133,21 @@ export class Delivery {
       .sort((a, b) => a.id < b.id ? -1 : 1);
     for (const message of claimed) {
       this.#waiting.delete(message.id);
-      this.#markPresented(message.id);
-      this.#acknowledge(message.id);
+      this.#markPresented(message.id, "tool_result");
+      this.#acknowledge(message.id, "tool_result");
     }
     return messages;
   }
 
-  #markPresented(id: string): void {
-    this.#presented.add(id);
+  #markPresented(id: string, via: ShownVia): void {
+    this.#presented.set(id, via);
     if (this.#presented.size > REMEMBERED_IDS) {
-      this.#presented.delete(this.#presented.values().next().value!);
+      this.#presented.delete(this.#presented.keys().next().value!);
     }
   }
 
   /** One acknowledgement request at a time; ids arriving meanwhile go in the next batch. */
-  #acknowledge(id: string): void {
-    void this.#acks.add(id);
+  #acknowledge(id: string, via: ShownVia): void {
+    void this.#acks.add({ id, via });
   }
 }

@@ -67,8 +67,8 @@ export function createPeerServer(deps: PeerServerDeps): PeerServer {
     notify: (notification) => pushChannel(server, notification),
     claim: async (presenter) =>
       (await connection.call((client) => client.claim({ presenter }))).messages,
-    ack: async (ids) => {
-      await connection.call((client) => client.ack(ids));
+    ack: async (ids, via) => {
+      await connection.call((client) => client.ack(ids, via));
     },
   });
   const ctx: ToolContext = {
