@@ -9,68 +9,23 @@
  * @module
  */
 import {
-  type DeliveryState,
+  type LogEntry,
   type Message,
   OUTBOX_RECENT,
   type PeerId,
   type Presenter,
-  type ShownVia,
 } from "./protocol.ts";
-import {
-  enqueuedCounter,
-  inboxAfter,
-  inboxKey,
-  inboxPrefix,
-  outboxKey,
-  outboxPrefix,
-  removedCounter,
-} from "./kv_keys.ts";
-import {
-  getMany,
-  type HistoryRecord,
-  messageOf,
-  type OutboxRecord,
-  outboxState,
-  type Sender,
-  type StoredMessage,
-  viaOf,
-} from "./mail_records.ts";
+import { enqueuedCounter, inboxAfter, inboxPrefix, removedCounter } from "./kv_keys.ts";
+import { messageOf, type Sender, type StoredMessage } from "./mail_records.ts";
 import { SendCommitter } from "./send_commit.ts";
+import { AckCommitter, type AckDetails, type Delivered, type SentRecord } from "./ack_commit.ts";
 import { History } from "./history.ts";
 import { clearLog, type LogQuery, readLog } from "./mail_log.ts";
-import type { LogEntry } from "./protocol.ts";
 
-export type { Sender };
+export type { AckDetails, Delivered, Sender, SentRecord };
 
-/** A message the caller sent, with what became of it. */
-export interface SentRecord {
-  message_id: string;
-  to_id: PeerId;
-  sent_at: string;
-  state: DeliveryState;
-  /** When it was shown or dropped, in ms; null while queued. */
-  state_at: number | null;
-  via: ShownVia | null;
-}
-
-/** A message that was just shown to its recipient. */
-export interface Delivered {
-  message_id: string;
-  from_id: string;
-  to_id: PeerId;
-  via: ShownVia;
-  at: number;
-}
-
-/** How acknowledged messages were shown. */
-export interface AckDetails {
-  /** How they were shown. @default what their claim says, else "channel" */
-  via?: ShownVia;
-  /** @default Date.now() */
-  now?: number;
-  /** The recipient's name, kept in the history. */
-  toName?: string;
-}
+/** Messages claimed in one transaction. */
+const CLAIM_CHUNK = 40;
 
 /** Limits and lifetimes the mailbox enforces, and what it asks of the registry. */
 export interface MailboxOptions {
@@ -90,26 +45,23 @@ export interface MailboxOptions {
   onDelivered?: (delivered: Delivered[]) => void;
 }
 
-const ACK_CHUNK = 40;
-/** Message text moved to the history in one transaction, inside Deno KV's 800 KiB. */
-const ACK_BYTES = 256 * 1024;
-
 /** The messages of every peer in one Deno KV database. */
 export class Mailbox {
   #kv: Deno.Kv;
   #sends: SendCommitter;
-  #retentionMs: number;
-  #onDelivered: (delivered: Delivered[]) => void;
+  #acks: AckCommitter;
   /** Delivered and expired messages. */
   readonly history: History;
 
   constructor(kv: Deno.Kv, options: MailboxOptions) {
     this.#kv = kv;
-    this.#retentionMs = options.retentionMs;
-    this.#onDelivered = options.onDelivered ?? (() => {});
     this.history = new History(kv, {
       historyMs: options.historyMs ?? 0,
       historyMax: options.historyMax ?? 0,
+    });
+    this.#acks = new AckCommitter(kv, this.history, {
+      retentionMs: options.retentionMs,
+      onDelivered: options.onDelivered ?? (() => {}),
     });
     this.#sends = new SendCommitter(kv, {
       ...options,
@@ -155,7 +107,7 @@ export class Mailbox {
       if (entry.value.expires_at <= now) expired.push(entry.value.id);
       else messages.push(messageOf(entry.value));
     }
-    if (expired.length > 0) await this.#remove(toId, expired, { now }, "expired");
+    if (expired.length > 0) await this.#acks.remove(toId, expired, { now }, "expired");
     return messages;
   }
 
@@ -183,8 +135,8 @@ export class Mailbox {
         free.push(entry);
       }
     }
-    for (let start = 0; start < free.length; start += ACK_CHUNK) {
-      const chunk = free.slice(start, start + ACK_CHUNK);
+    for (let start = 0; start < free.length; start += CLAIM_CHUNK) {
+      const chunk = free.slice(start, start + CLAIM_CHUNK);
       const op = this.#kv.atomic();
       for (const entry of chunk) {
         const record = claimedRecord(entry.value, now + claimMs, presenter);
@@ -224,94 +176,7 @@ export class Mailbox {
    * them delivered in their senders' outboxes; returns how many were still queued.
    */
   ack(toId: PeerId, ids: string[], details: AckDetails = {}): Promise<number> {
-    return this.#remove(toId, ids, details, "delivered");
-  }
-
-  async #remove(
-    toId: PeerId,
-    ids: string[],
-    details: AckDetails,
-    state: HistoryRecord["state"],
-  ): Promise<number> {
-    const now = details.now ?? Date.now();
-    let removed = 0;
-    for (let start = 0; start < ids.length; start += ACK_CHUNK) {
-      const chunk = [...new Set(ids.slice(start, start + ACK_CHUNK))];
-      const done = await this.#removeChunk(toId, chunk, { ...details, now }, state);
-      removed += done.removed;
-      if (done.delivered.length > 0) this.#onDelivered(done.delivered);
-    }
-    return removed;
-  }
-
-  async #removeChunk(
-    toId: PeerId,
-    ids: string[],
-    details: AckDetails & { now: number },
-    state: HistoryRecord["state"],
-  ): Promise<{ removed: number; delivered: Delivered[] }> {
-    const done: Delivered[] = [];
-    let removed = 0;
-    let pending = ids;
-    while (pending.length > 0) {
-      const entries = await getMany<StoredMessage>(
-        this.#kv,
-        pending.map((id) => inboxKey(toId, id)),
-      );
-      const present = byteLimited(entries.filter((entry) => entry.value !== null));
-      if (present.length === 0) break;
-      const outboxKeys = present.map(({ value }) => outboxKey(value!.from_id, value!.id));
-      const outboxes = await getMany<OutboxRecord>(this.#kv, outboxKeys);
-      const op = this.#kv.atomic();
-      const moved: HistoryRecord[] = [];
-      const delivered: Delivered[] = [];
-      present.forEach((entry, index) => {
-        const message = entry.value!;
-        const via = state === "expired" ? null : details.via ?? viaOf(message.claimed_by) ??
-          "channel";
-        const at = state === "expired" ? message.expires_at : details.now;
-        op.check(entry).delete(entry.key);
-        const outbox = outboxes[index]!;
-        if (via !== null && outbox.value) {
-          const record: OutboxRecord = {
-            ...outbox.value,
-            state: "delivered",
-            state_at: at,
-            via,
-            expires_at: at + this.#retentionMs,
-          };
-          op.set(outbox.key, record, { expireIn: this.#retentionMs });
-        }
-        const { claimed_until: _until, claimed_by: _by, ...kept } = message;
-        moved.push({
-          ...kept,
-          state,
-          state_at: at,
-          via,
-          expires_at: this.history.expiresAt(at),
-          ...(details.toName === undefined ? {} : { to_name: details.toName }),
-        });
-        if (via !== null) {
-          delivered.push({
-            message_id: message.id,
-            from_id: message.from_id,
-            to_id: toId,
-            via,
-            at,
-          });
-        }
-      });
-      this.history.write(op, moved);
-      op.sum(removedCounter(toId), BigInt(present.length));
-      // A conflict means a presenter claimed or acknowledged some of these meanwhile: read again.
-      if (!(await op.commit()).ok) continue;
-      await this.history.added(this.history.enabled ? moved.length : 0, details.now);
-      done.push(...delivered);
-      removed += present.length;
-      const handled = new Set(present.map((entry) => entry.value!.id));
-      pending = pending.filter((id) => !handled.has(id));
-    }
-    return { removed, delivered: done };
+    return this.#acks.remove(toId, ids, details, "delivered");
   }
 
   /** How many messages are queued for `toId`. */
@@ -324,27 +189,8 @@ export class Mailbox {
   }
 
   /** The `limit` messages `fromId` sent last, newest first, with what became of each. */
-  async outbox(fromId: string, now: number, limit = OUTBOX_RECENT): Promise<SentRecord[]> {
-    const sent: SentRecord[] = [];
-    const selector = { prefix: outboxPrefix(fromId) };
-    for await (const entry of this.#kv.list<OutboxRecord>(selector, { reverse: true })) {
-      if (entry.value.expires_at <= now) continue;
-      const state = outboxState(entry.value, now);
-      sent.push({
-        message_id: String(entry.key[2]),
-        to_id: entry.value.to_id,
-        sent_at: entry.value.sent_at,
-        state,
-        state_at: state === "delivered"
-          ? entry.value.state_at ?? null
-          : state === "expired"
-          ? entry.value.message_expires_at ?? entry.value.expires_at
-          : null,
-        via: state === "delivered" ? entry.value.via ?? null : null,
-      });
-      if (sent.length >= limit) break;
-    }
-    return sent;
+  outbox(fromId: string, now: number, limit = OUTBOX_RECENT): Promise<SentRecord[]> {
+    return this.#acks.outbox(fromId, now, limit);
   }
 
   /** The newest messages matching `query` (history and queued), oldest first. */
@@ -374,17 +220,4 @@ function claimedRecord(
   const record: StoredMessage = { ...stored, claimed_until: until };
   if (presenter) record.claimed_by = presenter;
   return record;
-}
-
-/** The leading entries whose texts fit one transaction (at least one). */
-function byteLimited(
-  entries: Deno.KvEntryMaybe<StoredMessage>[],
-): Deno.KvEntryMaybe<StoredMessage>[] {
-  let bytes = 0;
-  let count = 0;
-  while (count < entries.length && (count === 0 || bytes < ACK_BYTES)) {
-    bytes += entries[count]!.value!.text_utf8?.byteLength ?? 0;
-    count++;
-  }
-  return entries.slice(0, count);
 }

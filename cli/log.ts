@@ -11,7 +11,7 @@ import { BrokerClient } from "../broker/client.ts";
 import { ensureBroker } from "../broker/spawn.ts";
 import { MAX_LOG_ENTRIES } from "../broker/protocol.ts";
 import { print, printError, UsageError } from "./fail.ts";
-import { logLine, palette } from "./observe_format.ts";
+import { jsonLine, logLine, palette } from "./observe_format.ts";
 import type { Command } from "./command.ts";
 
 /** `claude-peers log [--peer P] [--thread T] [--since D] [--limit N] [--full] [--json] | --clear`. */
@@ -78,7 +78,7 @@ async function runLog(args: string[], config: Config): Promise<number> {
     ...(since === undefined ? {} : { since: new Date(since).toISOString() }),
   });
   if (values.json) {
-    for (const entry of entries) print(JSON.stringify(entry));
+    for (const entry of entries) print(jsonLine(entry));
     return 0;
   }
   if (entries.length === 0) {

@@ -36,6 +36,22 @@ export function palette(colour: boolean): Palette {
   };
 }
 
+/**
+ * `value` as one line of JSON in which control, format (bidi, zero-width) and line-separator
+ * characters are `\u` escapes: the same JSON value, but a terminal shows what a peer wrote
+ * instead of acting on it.
+ */
+export function jsonLine(value: unknown): string {
+  return JSON.stringify(value).replace(
+    /[\p{Cc}\p{Cf}\u2028\u2029]/gu,
+    (char) =>
+      Array.from(
+        { length: char.length },
+        (_, i) => `\\u${char.charCodeAt(i).toString(16).padStart(4, "0")}`,
+      ).join(""),
+  );
+}
+
 function pad(value: number): string {
   return String(value).padStart(2, "0");
 }
@@ -154,9 +170,9 @@ export function eventLine(event: BrokerEvent, colours: Palette, names: NameBook)
       }${broadcast}${thread}: ${headline(event.first_line)}`;
     }
     case "message_delivered":
-      return `${time}  ${colours.green("✓ delivered")} ${terminalSafe(event.message_id)} to ${
+      return `${time}  ${colours.green("✓ delivered")} ${names.label(event.from_id)} → ${
         names.label(event.to_id)
-      } via ${event.via}`;
+      } via ${event.via}${colours.dim(`  ${terminalSafe(event.message_id)}`)}`;
     case "lagged":
       return `${time}  ${
         colours.magenta("! lagged   ")

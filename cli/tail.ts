@@ -12,7 +12,7 @@ import type { Config } from "../broker/config.ts";
 import { BrokerClient, BrokerError } from "../broker/client.ts";
 import { ensureBroker } from "../broker/spawn.ts";
 import { print, printError } from "./fail.ts";
-import { eventLine, NameBook, palette } from "./observe_format.ts";
+import { eventLine, jsonLine, NameBook, palette } from "./observe_format.ts";
 import type { Command } from "./command.ts";
 
 /** `claude-peers tail [--json]`. */
@@ -45,7 +45,7 @@ async function runTail(args: string[], config: Config): Promise<number> {
   try {
     for await (const event of new BrokerClient(config).events(stop.signal)) {
       if (values.json) {
-        print(JSON.stringify(event));
+        print(jsonLine(event));
       } else if (event.type === "hello") {
         printError(
           `claude-peers tail: watching the broker on ${config.brokerUrl} (Ctrl-C to stop)`,

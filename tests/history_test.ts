@@ -234,3 +234,24 @@ Deno.test("a subscriber that does not read holds a bounded buffer and is told wh
   assert.equal((await reader.read()).done, true);
   assert.equal(hub.subscribers, 0);
 });
+
+Deno.test("a sender's delivered statuses are trimmed to the newest hundred, in batches", () =>
+  withStore({}, async ({ kv, mailbox, bob }) => {
+    const now = Date.now();
+    const count = async () => {
+      let records = 0;
+      for await (const _ of kv.list({ prefix: ["outbox", alice.id] })) records++;
+      return records;
+    };
+    let most = 0;
+    for (let i = 0; i < 250; i++) {
+      const message = await mailbox.enqueue(alice, bob, `m${i}`, now);
+      await mailbox.ack(bob, [message.id], { now });
+      most = Math.max(most, await count());
+    }
+    assert.ok(most <= 200, `the outbox held ${most} statuses`);
+    assert.ok(await count() >= 100);
+    const recent = await mailbox.outbox(alice.id, now);
+    assert.equal(recent.length, 10);
+    assert.ok(recent.every((sent) => sent.state === "delivered"));
+  }));
