@@ -1,14 +1,12 @@
 /**
- * The history, the senders' delivery statuses and the live event hub, in-process: the mailbox
- * on an in-memory Deno KV with a clock the test moves, the routes through the in-process
- * broker, and the hub read (or not read) by hand.
+ * The history and the senders' delivery statuses, in-process: the mailbox on an in-memory
+ * Deno KV with a clock the test moves, and the log routes through the in-process broker.
  *
  * @module
  */
 import assert from "node:assert/strict";
 import { PeerRegistry } from "../broker/peers.ts";
 import { Mailbox, type MailboxOptions, type Sender } from "../broker/mailbox.ts";
-import { EventHub } from "../broker/events.ts";
 import { HISTORY } from "../broker/kv_keys.ts";
 import { CLAUDE_SESSION_HEADER, SESSION_HEADER } from "../broker/protocol.ts";
 import { createInProcessBroker } from "./_fixtures/in_process.ts";
@@ -190,49 +188,6 @@ Deno.test("only the user's CLI reads the log and the events: a peer's credential
   });
   assert.equal(bad.status, 400);
   await bad.body?.cancel();
-});
-
-async function readLines(reader: ReadableStreamDefaultReader<Uint8Array>, count: number) {
-  const lines: Record<string, unknown>[] = [];
-  const decoder = new TextDecoder();
-  let buffered = "";
-  while (lines.length < count) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    buffered += decoder.decode(value, { stream: true });
-    const parts = buffered.split("\n");
-    buffered = parts.pop()!;
-    lines.push(...parts.map((line) => JSON.parse(line)));
-  }
-  return lines;
-}
-
-Deno.test("a subscriber that does not read holds a bounded buffer and is told what it missed", async () => {
-  const hub = new EventHub({ bufferLimit: 100 });
-  let built = 0;
-  const event = (n: number) => () => {
-    built++;
-    return { type: "summary_changed" as const, at: "t", peer_id: "aaaaaaaa", summary: `s${n}` };
-  };
-  hub.emit(event(-1));
-  assert.equal(built, 0, "nobody listens: the event is not even built");
-  const stream = hub.subscribe({ type: "hello", at: "t", version: "0" });
-  for (let n = 0; n < 5_000; n++) hub.emit(event(n));
-  const reader = stream.getReader();
-  const lines = await readLines(reader, 1 + 99 + 1);
-  // The hello and 99 events fill the buffer of 100; the other 4,901 are counted, not kept.
-  assert.equal(lines[0]!.type, "hello");
-  assert.equal(lines[99]!.summary, "s98");
-  assert.deepEqual({ type: lines[100]!.type, dropped: lines[100]!.dropped }, {
-    type: "lagged",
-    dropped: 4_901,
-  });
-  hub.emit(event(5_000));
-  const [next] = await readLines(reader, 1);
-  assert.equal(next!.summary, "s5000");
-  hub.closeAll();
-  assert.equal((await reader.read()).done, true);
-  assert.equal(hub.subscribers, 0);
 });
 
 Deno.test("a sender's delivered statuses are trimmed to the newest hundred, in batches", () =>
