@@ -250,9 +250,20 @@ Deno.test({
       new RegExp(`~ summary   ${aliceId}: evil \\\\u\\{1b\\}\\]0;title`),
     );
     assert.ok(!human.lines[0]!.includes("\x1b"), "no escape sequence reaches the terminal");
+    // No MCP server left to start a broker again once this one stops.
+    await alice.close();
+    await waitFor(() => human.lines.length === 2, 5_000, "alice's leave line");
+    assert.match(human.lines[1]!, new RegExp(`- left      ${aliceId}$`));
     await broker.kill("SIGTERM");
     const status = await human.status;
     assert.equal(status.code, 1);
-    assert.match(human.stderr(), /the broker on \S+ stopped; tail ends|lost the broker/);
+    assert.match(human.stderr(), /the broker on \S+ stopped; tail ends/);
+
+    // A broker killed outright ends it the same way.
+    await using second = await startBroker(testEnv);
+    await using orphan = await startTail(testEnv, ["--json"]);
+    await second.kill("SIGKILL");
+    assert.equal((await orphan.status).code, 1);
+    assert.match(orphan.stderr(), /(stopped|lost the broker on \S+); tail ends/);
   },
 });
