@@ -267,3 +267,41 @@ Deno.test({
     assert.match(orphan.stderr(), /(stopped|lost the broker on \S+); tail ends/);
   },
 });
+
+const HAS_SCRIPT = !ON_WINDOWS &&
+  await new Deno.Command("script", { args: ["--version"], stdout: "null", stderr: "null" })
+    .output().then((output) => output.success, () => false);
+
+Deno.test({
+  name: `log colours its lines on a terminal, and not with NO_COLOR${
+    HAS_SCRIPT ? "" : " [ignored: needs script(1) for a terminal]"
+  }`,
+  ignore: !HAS_SCRIPT,
+  async fn() {
+    await using testEnv = await createTestEnv();
+    await using _broker = await startBroker(testEnv);
+    await using bob = await spawnMcp(testEnv, { env: { CLAUDE_PEERS_CHANNEL: "off" } });
+    const sent = await runCli(testEnv, ["send", await bob.id(), "hello \x1b[2J there"]);
+    assert.equal(sent.code, 0, sent.stderr);
+    const { command, args } = testEnv.command(["log"]);
+    const quoted = [command, ...args].map((part) => `'${part.replaceAll("'", "'\\''")}'`).join(" ");
+    // script(1) runs the command on a pseudo-terminal, so stdout is a terminal.
+    const onTerminal = async (extra: Record<string, string>) => {
+      const output = await new Deno.Command("script", {
+        args: ["-qec", quoted, "/dev/null"],
+        cwd: testEnv.dir,
+        env: { ...testEnv.env, ...extra },
+        clearEnv: true,
+        stdin: "null",
+        stdout: "piped",
+      }).output();
+      return new TextDecoder().decode(output.stdout);
+    };
+    const coloured = await onTerminal({});
+    assert.ok(coloured.includes("\x1b[33mqueued\x1b[0m"), JSON.stringify(coloured));
+    assert.ok(coloured.includes("hello \\u{1b}[2J there"), "the text stays terminal-safe");
+    const plain = await onTerminal({ NO_COLOR: "1" });
+    assert.ok(plain.includes("queued"));
+    assert.ok(!plain.includes("\x1b"), JSON.stringify(plain));
+  },
+});
