@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { PeerRegistry } from "../broker/peers.ts";
 import { Mailbox, type MailboxOptions, type Sender } from "../broker/mailbox.ts";
-import { HISTORY } from "../broker/kv_keys.ts";
+import { HISTORY, outboxPrefix } from "../broker/kv_keys.ts";
 import { CLAUDE_SESSION_HEADER, SESSION_HEADER } from "../broker/protocol.ts";
 import { createInProcessBroker } from "./_fixtures/in_process.ts";
 
@@ -195,7 +195,7 @@ Deno.test("a sender's delivered statuses are trimmed to the newest hundred, in b
     const now = Date.now();
     const count = async () => {
       let records = 0;
-      for await (const _ of kv.list({ prefix: ["outbox", alice.id] })) records++;
+      for await (const _ of kv.list({ prefix: outboxPrefix(alice.id) })) records++;
       return records;
     };
     let most = 0;
