@@ -45,11 +45,11 @@ Deno.test("a sender sees its message delivered, with the time and how, once the 
   const toBob = messageIdOf(
     (await alice.call("send_message", { to_id: bobId, message: "hi" })).text,
   );
-  await waitFor(() => bob.channel.length === 1, 5_000, "bob's channel notification");
+  await waitFor(() => bob.channel.length === 1, 15_000, "bob's channel notification");
   await waitFor(
     async () =>
       statusLine((await alice.call("check_messages")).text, toBob)?.includes("delivered") ?? false,
-    5_000,
+    15_000,
     "alice to see her message to bob delivered",
   );
   const bobLine = statusLine((await alice.call("check_messages")).text, toBob)!;
@@ -71,7 +71,7 @@ Deno.test("a sender sees its message delivered, with the time and how, once the 
       /delivered \S+ via tool_result$/.test(
         statusLine((await alice.call("check_messages")).text, toCarol) ?? "",
       ),
-    5_000,
+    15_000,
     "alice to see her message to carol delivered on a tool result",
   );
   // The person sees the same in the log.
@@ -84,7 +84,7 @@ Deno.test("a sender sees its message delivered, with the time and how, once the 
 });
 
 Deno.test("a message stays queued while its recipient is not connected, then expires after the retention", async () => {
-  await using testEnv = await createTestEnv({ CLAUDE_PEERS_RETENTION_MS: "3000" });
+  await using testEnv = await createTestEnv({ CLAUDE_PEERS_RETENTION_MS: "10000" });
   await using _broker = await startBroker(testEnv);
   await using bob = await spawnMcp(testEnv, { env: { CLAUDE_PEERS_CHANNEL: "off" } });
   const bobId = await bob.id();
@@ -93,7 +93,7 @@ Deno.test("a message stays queued while its recipient is not connected, then exp
   await bob.close();
   await waitFor(
     async () => (await testEnv.client().listPeers("machine")).peers.length === 0,
-    5_000,
+    15_000,
     "bob gone",
   );
   const queued = parseLog((await runCli(testEnv, ["log", "--json"])).stdout);
@@ -105,7 +105,7 @@ Deno.test("a message stays queued while its recipient is not connected, then exp
       const [entry] = parseLog((await runCli(testEnv, ["log", "--json"])).stdout);
       return entry?.state === "expired";
     },
-    10_000,
+    30_000,
     "the message to expire",
   );
   const human = await runCli(testEnv, ["log"]);
@@ -127,7 +127,7 @@ Deno.test("the history keeps at most its configured count, and log --clear empti
       return entries.every((entry) => entry.state === "delivered") &&
         entries.at(-1)?.text === "note 5";
     },
-    10_000,
+    20_000,
     "every note delivered",
   );
   const kept = parseLog((await runCli(testEnv, ["log", "--json"])).stdout);
@@ -163,7 +163,7 @@ Deno.test("log --json filters by peer, thread and age", async () => {
       const entries = parseLog((await runCli(testEnv, ["log", "--json"])).stdout);
       return entries.length === 3 && entries.every((entry) => entry.state === "delivered");
     },
-    10_000,
+    20_000,
     "three delivered messages",
   );
   const texts = async (...args: string[]) =>
@@ -198,7 +198,7 @@ Deno.test({
           tail.events().some((event) =>
             event.type === "peer_joined" && (event.peer as { id: string }).id === id
           ),
-        5_000,
+        15_000,
         `${id} to join`,
       );
     await using alice = await spawnMcp(testEnv);
@@ -209,10 +209,10 @@ Deno.test({
     const bobId = await bob.id();
     await joined(bobId);
     await alice.call("send_message", { to_id: bobId, message: "first line\nsecond line" });
-    await waitFor(() => bob.channel.length === 1, 5_000, "the message");
+    await waitFor(() => bob.channel.length === 1, 15_000, "the message");
     await bob.close();
     const kinds = () => tail.events().map((event) => event.type);
-    await waitFor(() => kinds().includes("peer_left"), 5_000, "the leave event");
+    await waitFor(() => kinds().includes("peer_left"), 15_000, "the leave event");
     const events = tail.events();
     const order = events.map((event) => {
       if (event.type === "peer_joined") return `joined ${(event.peer as { id: string }).id}`;
@@ -244,7 +244,7 @@ Deno.test({
     // A person's view is one terminal-safe line per event; the broker stopping ends it with 1.
     await using human = await startTail(testEnv, []);
     await alice.call("set_summary", { summary: "evil \x1b]0;title\x07 summary" });
-    await waitFor(() => human.lines.length === 1, 5_000, "the summary line");
+    await waitFor(() => human.lines.length === 1, 15_000, "the summary line");
     assert.match(
       human.lines[0]!,
       new RegExp(`~ summary   ${aliceId}: evil \\\\u\\{1b\\}\\]0;title`),
@@ -252,7 +252,7 @@ Deno.test({
     assert.ok(!human.lines[0]!.includes("\x1b"), "no escape sequence reaches the terminal");
     // No MCP server left to start a broker again once this one stops.
     await alice.close();
-    await waitFor(() => human.lines.length === 2, 5_000, "alice's leave line");
+    await waitFor(() => human.lines.length === 2, 15_000, "alice's leave line");
     assert.match(human.lines[1]!, new RegExp(`- left      ${aliceId}$`));
     await broker.kill("SIGTERM");
     const status = await human.status;
