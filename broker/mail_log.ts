@@ -36,17 +36,13 @@ export async function readLog(
   query: LogQuery,
   now: number,
 ): Promise<{ entries: LogEntry[]; more: boolean }> {
-  const matches = (entry: LogEntry) => matchesQuery(named(entry, query), query);
+  // Matched on the stored fields alone: no text is decoded for a message that is left out.
+  const matches = (head: MessageHead) => matchesQuery(head, toName(head, query), query);
   const found: LogEntry[] = [];
   for await (const entry of kv.list<StoredMessage>({ prefix: INBOXES })) {
-    const queued = queuedEntry(entry.value, now);
-    if (matches(queued)) found.push(named(queued, query));
+    if (matches(entry.value)) found.push(named(queuedEntry(entry.value, now), query));
   }
-  const delivered = await history.newest(
-    (record) => matches(historyEntry(record)),
-    query.limit,
-    now,
-  );
+  const delivered = await history.newest(matches, query.limit, now);
   found.push(...delivered.map((record) => named(historyEntry(record), query)));
   found.sort((a, b) => a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
   const more = found.length > query.limit;
@@ -96,29 +92,42 @@ export function historyEntry(record: HistoryRecord): LogEntry {
   };
 }
 
+/** The fields of a message (stored, in the history or in the log) that the filters read. */
+interface MessageHead {
+  id: string;
+  from_id: string;
+  to_id: string;
+  sent_at: string;
+  to_name?: string | undefined;
+}
+
 /** The thread a message belongs to: its `thread_id` when it has one, else its own id. */
-export function threadOf(entry: LogEntry): string {
-  const thread = (entry as { thread_id?: unknown }).thread_id;
-  return typeof thread === "string" && thread !== "" ? thread : entry.id;
+export function threadOf(message: MessageHead): string {
+  const thread = (message as { thread_id?: unknown }).thread_id;
+  return typeof thread === "string" && thread !== "" ? thread : message.id;
 }
 
 /** The sender's name, when the message carries one. */
-export function senderName(entry: LogEntry): string | undefined {
-  const name = (entry as { from_name?: unknown }).from_name;
+export function senderName(message: MessageHead): string | undefined {
+  const name = (message as { from_name?: unknown }).from_name;
   return typeof name === "string" && name !== "" ? name : undefined;
 }
 
-function named(entry: LogEntry, query: LogQuery): LogEntry {
-  if (entry.to_name !== undefined || !query.nameOf) return entry;
-  const name = query.nameOf(entry.to_id);
-  return name === undefined ? entry : { ...entry, to_name: name };
+/** The recipient's name: as recorded, else the live peer's. */
+function toName(message: MessageHead, query: LogQuery): string | undefined {
+  return message.to_name ?? query.nameOf?.(message.to_id);
 }
 
-function matchesQuery(entry: LogEntry, query: LogQuery): boolean {
-  if (query.since !== undefined && Date.parse(entry.sent_at) < query.since) return false;
-  if (query.thread !== undefined && threadOf(entry) !== query.thread) return false;
+function named(entry: LogEntry, query: LogQuery): LogEntry {
+  const name = toName(entry, query);
+  return name === undefined || entry.to_name !== undefined ? entry : { ...entry, to_name: name };
+}
+
+function matchesQuery(message: MessageHead, name: string | undefined, query: LogQuery): boolean {
+  if (query.since !== undefined && Date.parse(message.sent_at) < query.since) return false;
+  if (query.thread !== undefined && threadOf(message) !== query.thread) return false;
   if (query.peer !== undefined) {
-    const who = [entry.from_id, entry.to_id, senderName(entry), entry.to_name];
+    const who = [message.from_id, message.to_id, senderName(message), name];
     if (!who.includes(query.peer)) return false;
   }
   return true;

@@ -49,6 +49,8 @@ export class Delivery {
   /** Messages the stream announced and nobody here has shown: a hint to claim. */
   #waiting = new Set<string>();
   #acks: SerialBatcher<Shown, undefined>;
+  /** The newest acknowledgement: batches go one at a time, so it settles after all before it. */
+  #lastAck: Promise<unknown> = Promise.resolve();
   #pushing: Promise<void>;
 
   constructor(options: DeliveryOptions) {
@@ -123,6 +125,12 @@ export class Delivery {
     return this.#pushing;
   }
 
+  /** Resolves when every accepted push is written and every acknowledgement sent (or failed). */
+  async settled(): Promise<void> {
+    await this.#pushing;
+    await this.#lastAck;
+  }
+
   /** Claims, marks presented and acknowledges; the broker gives each message to one claimer. */
   async #claim(presenter: Presenter): Promise<Message[]> {
     const hinted = [...this.#waiting];
@@ -148,6 +156,6 @@ export class Delivery {
 
   /** One acknowledgement request at a time; ids arriving meanwhile go in the next batch. */
   #acknowledge(id: string, via: ShownVia): void {
-    void this.#acks.add({ id, via });
+    this.#lastAck = this.#acks.add({ id, via });
   }
 }
