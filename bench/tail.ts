@@ -35,7 +35,7 @@ export async function measureTail(starts: number, idleMs: number): Promise<TailR
   const tailPid = tail.process.pid;
   const broker = await brokerPid(testEnv);
   // Let start-up work (module loading, JIT, GC) settle before measuring quiet.
-  await sleep(Math.min(1_000, idleMs));
+  await sleep(Math.min(2_000, idleMs));
   const before = await cpuTimeMs(tailPid);
   let brokerIdleCpuPercent = 0;
   const tailIdleCpuPercent = await cpuPercentDuring([tailPid], async () => {
