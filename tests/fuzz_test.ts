@@ -29,7 +29,10 @@ const ENDPOINTS = [
   ["POST", "/inbox"],
   ["POST", "/ack"],
   ["POST", "/outbox"],
+  ["POST", "/log"],
+  ["POST", "/log/clear"],
   ["GET", "/stream"],
+  ["GET", "/events"],
   ["GET", "/status"],
   ["GET", "/health"],
   ["POST", "/nowhere"],
@@ -67,6 +70,9 @@ function randomValue(random: () => number, depth: number): unknown {
         "cwd",
         "resume",
         "from_name",
+        "via",
+        "peer",
+        "since",
         "__proto__",
       ];
       const object: Record<string, unknown> = {};
