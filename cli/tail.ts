@@ -11,7 +11,7 @@ import { parseArgs } from "node:util";
 import type { Config } from "../broker/config.ts";
 import { BrokerClient, BrokerError } from "../broker/client.ts";
 import { ensureBroker } from "../broker/spawn.ts";
-import { print, printError } from "./fail.ts";
+import { printError } from "./fail.ts";
 import { eventLine, jsonLine, NameBook, palette } from "./observe_format.ts";
 import type { Command } from "./command.ts";
 
@@ -45,18 +45,20 @@ async function runTail(args: string[], config: Config): Promise<number> {
   try {
     for await (const event of new BrokerClient(config).events(stop.signal)) {
       if (values.json) {
-        print(jsonLine(event));
+        await writeLine(jsonLine(event));
       } else if (event.type === "hello") {
         printError(
           `claude-peers tail: watching the broker on ${config.brokerUrl} (Ctrl-C to stop)`,
         );
       } else {
         const line = eventLine(event, colours, names);
-        if (line !== null) print(line);
+        if (line !== null) await writeLine(line);
       }
     }
   } catch (error) {
     if (stop.signal.aborted) return 0;
+    // Whoever read the output has gone (`tail --json | head -1`): nothing left to do.
+    if (error instanceof Deno.errors.BrokenPipe) return 0;
     if (error instanceof BrokerError && error.code !== "unavailable") throw error;
     printError(`claude-peers tail: lost the broker on ${config.brokerUrl}; tail ends`);
     return 1;
@@ -66,4 +68,17 @@ async function runTail(args: string[], config: Config): Promise<number> {
   if (stop.signal.aborted) return 0;
   printError(`claude-peers tail: the broker on ${config.brokerUrl} stopped; tail ends`);
   return 1;
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * Writes one line to stdout and waits until it is taken: a reader that is slow holds tail back
+ * (and the broker then drops events for it, saying so), one that has gone ends it.
+ */
+async function writeLine(line: string): Promise<void> {
+  const bytes = encoder.encode(`${line}\n`);
+  for (let written = 0; written < bytes.length;) {
+    written += await Deno.stdout.write(bytes.subarray(written));
+  }
 }

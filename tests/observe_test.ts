@@ -305,3 +305,47 @@ Deno.test({
     assert.ok(!plain.includes("\x1b"), JSON.stringify(plain));
   },
 });
+
+Deno.test({
+  name: posixTestName("tail ends quietly, with 0, once whoever reads it has gone", "uses sh(1)"),
+  ignore: ON_WINDOWS,
+  async fn() {
+    await using testEnv = await createTestEnv();
+    await using _broker = await startBroker(testEnv);
+    const { command, args } = testEnv.command(["tail", "--json"]);
+    const quoted = [command, ...args].map((part) => `'${part.replaceAll("'", "'\\''")}'`).join(" ");
+    // `head -1` takes the hello and exits; tail learns it at its next line.
+    const child = new Deno.Command("sh", {
+      args: ["-c", `(${quoted}; echo "tail exited $?" >&2) | head -1`],
+      cwd: testEnv.dir,
+      env: testEnv.env,
+      clearEnv: true,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    try {
+      const stdout = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+      const hello = await stdout.read();
+      assert.match(hello.value ?? "", /^\{"type":"hello"/);
+      await using peer = await spawnMcp(testEnv);
+      await peer.id();
+      await peer.call("set_summary", { summary: "now tail writes again" });
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const stderr = await Promise.race([
+        new Response(child.stderr).text(),
+        new Promise<string>((resolve) => {
+          timer = setTimeout(() => resolve("still running after 15 s"), 15_000);
+        }),
+      ]);
+      clearTimeout(timer);
+      assert.equal(stderr, "tail exited 0\n");
+      await stdout.cancel();
+    } finally {
+      try {
+        child.kill("SIGKILL");
+      } catch { /* it exited */ }
+      await child.status;
+    }
+  },
+});
