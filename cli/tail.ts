@@ -2,8 +2,8 @@
  * `claude-peers tail`: the broker's live events as they happen, pushed over GET /events (no
  * polling, no timer on either side): sessions joining and leaving, summaries, messages sent
  * and delivered. One line per event for a person, coloured on a terminal (not with NO_COLOR);
- * `--json` writes the events as NDJSON. Ctrl-C ends it (exit 0); so does the broker stopping
- * (exit 1, with a sentence on stderr).
+ * `--json` writes the events as NDJSON. Ctrl-C ends it (exit 0), and so does its reader going
+ * away (exit 0) or the broker stopping (exit 1, with a sentence on stderr).
  *
  * @module
  */
@@ -29,7 +29,8 @@ The broker pushes the events; a tail that falls behind is told how many it misse
 Options:
   --json   one JSON object per event (NDJSON), for scripts; the first is {"type":"hello"}
 
-Exit codes: 0 after Ctrl-C, 1 when the broker stops or cannot be reached.`,
+Exit codes: 0 after Ctrl-C or once the reader of its output has gone, 1 when the broker
+stops or cannot be reached.`,
   run: runTail,
 };
 
