@@ -50,15 +50,19 @@ export class History {
     return now + this.#options.historyMs;
   }
 
-  /** Reads the count; with the history turned off, deletes what an earlier broker kept. */
+  /**
+   * Reads the count and applies this broker's bounds to what an earlier one kept: all of it
+   * goes when the history is turned off, what is over the limit or past its days otherwise.
+   */
   async restore(): Promise<void> {
     const [added, removed] = await this.#kv.getMany<[Deno.KvU64, Deno.KvU64]>([
       HISTORY_ADDED,
       HISTORY_REMOVED,
     ]);
     this.#count = Number((added.value?.value ?? 0n) - (removed.value?.value ?? 0n));
-    if (!this.enabled && this.#count > 0) await this.clear();
-    else if (this.#count > 0) await this.#oneAtATime(() => this.#dropExpired(Date.now()));
+    if (this.#count === 0) return;
+    if (this.enabled) await this.#oneAtATime(() => this.#prune(Date.now()));
+    else await this.clear();
   }
 
   /** Adds the writes that put `records` in the history to `op` (the caller commits). */

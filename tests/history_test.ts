@@ -210,3 +210,43 @@ Deno.test("a sender's delivered statuses are trimmed to the newest hundred, in b
     assert.equal(recent.length, 10);
     assert.ok(recent.every((sent) => sent.state === "delivered"));
   }));
+
+Deno.test("a broker started with smaller bounds, or none, applies them to the history it finds", async () => {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    const registry = new PeerRegistry(kv, {
+      leaseMs: 10 * 3_600_000,
+      retentionMs: 10 * 3_600_000,
+      maxPeers: 10,
+    });
+    const open = async (historyMax: number) => {
+      const mailbox = new Mailbox(kv, {
+        retentionMs: RETENTION_MS,
+        maxQueued: 1000,
+        historyMs: 3_600_000,
+        historyMax,
+        isLive: async (id, now) => await registry.getPeer(id, now) !== null,
+        endedAt: (id, now) => registry.endedAt(id, now),
+      });
+      await mailbox.restoreOrder();
+      return mailbox;
+    };
+    const { peer } = await registry.register(FIELDS, Date.now());
+    const first = await open(100);
+    for (let i = 0; i < 6; i++) {
+      const message = await first.enqueue(alice, peer.id, `m${i}`, Date.now());
+      await first.ack(peer.id, [message.id]);
+    }
+    assert.equal(await historyKeys(kv), 6);
+    const smaller = await open(4);
+    assert.equal(await historyKeys(kv), 4);
+    assert.deepEqual(
+      (await smaller.log({ limit: 10 }, Date.now())).entries.map((entry) => entry.text),
+      ["m2", "m3", "m4", "m5"],
+    );
+    await open(0);
+    assert.equal(await historyKeys(kv), 0, "turned off: nothing kept");
+  } finally {
+    kv.close();
+  }
+});
