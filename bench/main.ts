@@ -17,6 +17,7 @@ import { measureRestart } from "./restart.ts";
 import { median, round } from "./stats.ts";
 import { measureContextHook, measureHookedWake, measureWaitingHook } from "./hooks.ts";
 import { measureBroadcast } from "./broadcast.ts";
+import { measureTail } from "./tail.ts";
 
 /** One figure next to its target. */
 export interface TargetCheck {
@@ -43,6 +44,8 @@ const SIZES = {
     wakes: 5,
     broadcastTo: 30,
     broadcasts: 5,
+    tailStarts: 5,
+    tailIdleMs: 10_000,
   },
   quick: {
     latency: 20,
@@ -59,6 +62,8 @@ const SIZES = {
     wakes: 1,
     broadcastTo: 3,
     broadcasts: 1,
+    tailStarts: 1,
+    tailIdleMs: 500,
   },
 };
 
@@ -91,6 +96,8 @@ async function main(): Promise<void> {
   const contextHook = await measureContextHook(sizes.hookCalls);
   const wake = await measureHookedWake(sizes.wakes);
   const wakeMs = typeof wake === "string" ? NaN : median(wake);
+  step("tail");
+  const tail = await measureTail(sizes.tailStarts, sizes.tailIdleMs);
 
   const at = (peers: number) => scale.find((point) => point.peers === peers) ?? scale.at(-1)!;
   const idlePoint = at(30);
@@ -161,6 +168,14 @@ async function main(): Promise<void> {
       "< 5",
       contextHook.httpP99Ms < 5,
     ),
+    check("tail start → watching", tail.startMedianMs, "ms", "< 300", tail.startMedianMs < 300),
+    check(
+      `tail CPU over ${tail.idleMs / 1000} s idle`,
+      tail.tailIdleCpuMs,
+      "ms",
+      "= 0",
+      tail.tailIdleCpuMs === 0,
+    ),
     check(
       "idle hooked session: sent → model request",
       wakeMs,
@@ -191,6 +206,7 @@ async function main(): Promise<void> {
       context: contextHook,
       wakeMs: typeof wake === "string" ? { skipped: wake } : wake,
     },
+    tail,
     targets,
   };
   printTable(report);
@@ -209,6 +225,11 @@ async function main(): Promise<void> {
       : `       idle hooked session, sent → model request: ${
         wake.map((v) => round(v, 0)).join(", ")
       } ms`,
+    `tail: spawn → watching ${tail.startMs.map((v) => round(v, 0)).join(", ")} ms; over ${
+      tail.idleMs / 1000
+    } s idle the tail used ${round(tail.tailIdleCpuMs, 0)} ms CPU (${
+      round(tail.tailIdleCpuPercent, 3)
+    } %), the broker ${round(tail.brokerIdleCpuPercent, 3)} %`,
   ].join("\n"));
   if (values.out) await Deno.writeTextFile(values.out, JSON.stringify(report, null, 2) + "\n");
 }

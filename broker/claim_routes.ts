@@ -31,7 +31,7 @@ export async function claim(request: Request, context: BrokerContext): Promise<R
   const delivery = peer ? deliveryOf(peer, context) : "tool_call";
   // Under channel mode the session's messages are pushed; its hooks stay silent.
   if (hook && delivery === "channel") return json({ messages: [], delivery } as ClaimResponse);
-  const { messages } = await context.mailbox.claim(peerId, now, CLAIM_MS);
+  const { messages } = await context.mailbox.claim(peerId, now, CLAIM_MS, body.presenter);
   if (messages.length > 0) {
     log(`${messages.length} messages claimed by ${body.presenter} of ${peerId}`);
   }
@@ -53,7 +53,7 @@ export async function hookContext(request: Request, context: BrokerContext): Pro
   context.registry.noteActivity(peer.id, now);
   if (peer.channel) return json({});
   context.waiters.noteHook(peer.id, now);
-  const { messages } = await context.mailbox.claim(peer.id, now, CLAIM_MS);
+  const { messages } = await context.mailbox.claim(peer.id, now, CLAIM_MS, "hook_context");
   if (messages.length === 0) return json({});
   const reply: HookContextReply = {
     hookSpecificOutput: {
@@ -63,7 +63,7 @@ export async function hookContext(request: Request, context: BrokerContext): Pro
   };
   const ids = messages.map((message) => message.id);
   return jsonThen(reply, () => {
-    context.mailbox.ack(peer.id, ids).catch((error) =>
+    context.mailbox.ack(peer.id, ids, { via: "hook" }).catch((error) =>
       log(`could not acknowledge hook messages of ${peer.id}: ${errorMessage(error)}`)
     );
   });

@@ -9,6 +9,7 @@ import type { Mailbox } from "./mailbox.ts";
 import type { Connections } from "./connections.ts";
 import type { Waiters } from "./waiters.ts";
 import type { BroadcastLimit } from "./broadcast_limit.ts";
+import type { EventHub } from "./events.ts";
 
 /** What the routes need from the running broker. */
 export interface BrokerContext {
@@ -18,6 +19,8 @@ export interface BrokerContext {
   waiters: Waiters;
   /** Broadcasts per sender and minute. */
   broadcasts: BroadcastLimit;
+  /** Live events for GET /events. */
+  events: EventHub;
   secret: string;
   /** What Claude Code's HTTP hooks carry instead of the secret. */
   hookToken: string;

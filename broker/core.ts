@@ -9,6 +9,8 @@ import { PeerRegistry } from "./peers.ts";
 import { Mailbox } from "./mailbox.ts";
 import { Connections } from "./connections.ts";
 import { Waiters } from "./waiters.ts";
+import { EventHub } from "./events.ts";
+import { deliveredEvent, joinedEvent, leftEvent } from "./event_payloads.ts";
 import { type BrokerContext, handleRequest } from "./routes.ts";
 import { hookToken } from "./secret.ts";
 import {
@@ -31,6 +33,10 @@ export interface BrokerCoreOptions {
   leaseMs: number;
   /** How long an unacknowledged message is kept, in ms. */
   retentionMs: number;
+  /** How long a delivered message stays in the history, in ms; 0 keeps none. @default 0 */
+  historyMs?: number;
+  /** Most messages the history keeps; 0 keeps none. @default 0 */
+  historyMax?: number;
   /** Unacknowledged messages one recipient may have. @default MAX_QUEUED_PER_PEER */
   maxQueued?: number;
   /** Peers listed at once. @default MAX_PEERS */
@@ -60,8 +66,14 @@ export async function createBrokerCore(
     retentionMs: options.retentionMs,
     maxPeers: options.maxPeers ?? MAX_PEERS,
   });
+  const events = new EventHub();
   const mailbox = new Mailbox(kv, {
     retentionMs: options.retentionMs,
+    historyMs: options.historyMs ?? 0,
+    historyMax: options.historyMax ?? 0,
+    onDelivered: (delivered) => {
+      for (const each of delivered) events.emit(() => deliveredEvent(each));
+    },
     maxQueued: options.maxQueued ?? MAX_QUEUED_PER_PEER,
     isLive: async (id, now) => await registry.getPeer(id, now) !== null,
     endedAt: (id, now) => registry.endedAt(id, now),
@@ -74,7 +86,20 @@ export async function createBrokerCore(
   const connections = new Connections(registry, mailbox, {
     leaseMs: options.leaseMs,
     // The session's MCP server is gone: its hook stops waiting (and tries again while alive).
-    onDisconnect: (peerId) => waiters.end(peerId, { state: "absent" }),
+    onDisconnect: (peerId) => {
+      waiters.end(peerId, { state: "absent" });
+      if (events.subscribers === 0) return;
+      // Read before the registry forgets it (its removal waits for a database write).
+      void registry.getPeer(peerId, Date.now()).then((peer) =>
+        events.emit(() => leftEvent(peerId, peer))
+      );
+    },
+    onConnect: (peerId) => {
+      if (events.subscribers === 0) return;
+      void registry.getPeer(peerId, Date.now()).then((peer) => {
+        if (peer) events.emit(() => joinedEvent(peer));
+      });
+    },
   });
   const context: BrokerContext = {
     registry,
@@ -85,6 +110,7 @@ export async function createBrokerCore(
       max: options.maxBroadcasts ?? MAX_BROADCASTS_PER_WINDOW,
       windowMs: BROADCAST_WINDOW_MS,
     }),
+    events,
     secret: options.secret,
     hookToken: hookToken(options.secret),
     port: options.port,
@@ -98,6 +124,7 @@ export async function createBrokerCore(
     close: () => {
       waiters.endAll();
       connections.closeAll();
+      events.closeAll();
     },
   };
 }

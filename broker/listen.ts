@@ -47,6 +47,8 @@ export async function listenBroker(
     return { close: () => within(GRACE_MS * 2, server.shutdown()) };
   }
   // Claim the port first: a second broker started at the same moment stops here.
+  // Assigned once, after the gate that reads it in a callback exists.
+  // deno-lint-ignore prefer-const
   let starting: Promise<InnerServer> | undefined;
   // Read while the servers start: it runs `sh`, which takes a few milliseconds.
   const limit = openFileLimit();

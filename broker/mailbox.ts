@@ -1,45 +1,48 @@
 /**
  * Mailbox: the messages. Sending (idempotent, group-committed per recipient), the inbox, its
- * acknowledgement, the sender's outbox and the watch signal that wakes an inbox stream. It
- * asks the registry only whether a recipient is live; it never changes a peer.
+ * acknowledgement (which moves a message to the history and marks it delivered in the sender's
+ * outbox), the outbox and the watch signal that wakes an inbox stream. It asks the registry
+ * only whether a recipient is live; it never changes a peer.
  *
  * Every record carries its own `expires_at` (Deno KV's `expireIn` is lazy).
  *
  * @module
  */
-import type { Message, PeerId } from "./protocol.ts";
 import {
-  enqueuedCounter,
-  inboxAfter,
-  inboxKey,
-  inboxPrefix,
-  outboxKey,
-  outboxPrefix,
-  removedCounter,
-  threadKey,
-} from "./kv_keys.ts";
+  type LogEntry,
+  type Message,
+  OUTBOX_RECENT,
+  type PeerId,
+  type Presenter,
+} from "./protocol.ts";
+import { enqueuedCounter, inboxAfter, inboxPrefix, removedCounter, threadKey } from "./kv_keys.ts";
 import {
-  getMany,
   messageOf,
-  type OutboxRecord,
   type Sender,
   type StoredMessage,
   type ThreadPlace,
   type ThreadRecord,
 } from "./mail_records.ts";
 import { type BroadcastOutcome, SendCommitter } from "./send_commit.ts";
+import { AckCommitter, type AckDetails, type Delivered, type SentRecord } from "./ack_commit.ts";
+import { History } from "./history.ts";
+import { clearLog, type LogQuery, readLog } from "./mail_log.ts";
 
-export type { BroadcastOutcome, Sender, ThreadPlace, ThreadRecord };
+export type {
+  AckDetails,
+  BroadcastOutcome,
+  Delivered,
+  Sender,
+  SentRecord,
+  ThreadPlace,
+  ThreadRecord,
+};
 
 /** A message to one peer, in no thread yet. */
 const NEW_THREAD: ThreadPlace = { reply_to: null, broadcast: null };
 
-/** A message the caller sent that is still queued. */
-export interface QueuedSend {
-  message_id: string;
-  to_id: PeerId;
-  sent_at: string;
-}
+/** Messages claimed in one transaction. */
+const CLAIM_CHUNK = 40;
 
 /** Limits and lifetimes the mailbox enforces, and what it asks of the registry. */
 export interface MailboxOptions {
@@ -51,26 +54,45 @@ export interface MailboxOptions {
   isLive: (id: PeerId, now: number) => Promise<boolean>;
   /** When the session of a peer that is not live ended, or null when it never existed. */
   endedAt: (id: PeerId, now: number) => Promise<number | null>;
+  /** How long a delivered message stays in the history, in ms; 0 keeps none. @default 0 */
+  historyMs?: number;
+  /** Most messages the history keeps; 0 keeps none. @default 0 */
+  historyMax?: number;
+  /** Messages were shown to their recipient (after the commit). @default nothing */
+  onDelivered?: (delivered: Delivered[]) => void;
 }
-
-const ACK_CHUNK = 40;
 
 /** The messages of every peer in one Deno KV database. */
 export class Mailbox {
   #kv: Deno.Kv;
   #sends: SendCommitter;
+  #acks: AckCommitter;
+  /** Delivered and expired messages. */
+  readonly history: History;
 
   constructor(kv: Deno.Kv, options: MailboxOptions) {
     this.#kv = kv;
+    this.history = new History(kv, {
+      historyMs: options.historyMs ?? 0,
+      historyMax: options.historyMax ?? 0,
+    });
+    this.#acks = new AckCommitter(kv, this.history, {
+      retentionMs: options.retentionMs,
+      onDelivered: options.onDelivered ?? (() => {}),
+    });
     this.#sends = new SendCommitter(kv, {
       ...options,
       queuedCount: (toId) => this.queuedCount(toId),
     });
   }
 
-  /** Continues the message order of earlier brokers on this database, whatever the clock says. */
-  restoreOrder(): Promise<void> {
-    return this.#sends.restoreOrder();
+  /**
+   * Continues the message order of earlier brokers on this database, whatever the clock says,
+   * and reads the history's count.
+   */
+  async restoreOrder(): Promise<void> {
+    await this.#sends.restoreOrder();
+    await this.history.restore();
   }
 
   /**
@@ -125,7 +147,7 @@ export class Mailbox {
       if (entry.value.expires_at <= now) expired.push(entry.value.id);
       else messages.push(messageOf(entry.value));
     }
-    if (expired.length > 0) await this.ack(toId, expired);
+    if (expired.length > 0) await this.#acks.remove(toId, expired, { now }, "expired");
     return messages;
   }
 
@@ -139,6 +161,7 @@ export class Mailbox {
     toId: PeerId,
     now: number,
     claimMs: number,
+    presenter?: Presenter,
   ): Promise<{ messages: Message[]; retryAt: number | null }> {
     const claimed: Message[] = [];
     let retryAt: number | null = null;
@@ -152,18 +175,18 @@ export class Mailbox {
         free.push(entry);
       }
     }
-    for (let start = 0; start < free.length; start += ACK_CHUNK) {
-      const chunk = free.slice(start, start + ACK_CHUNK);
+    for (let start = 0; start < free.length; start += CLAIM_CHUNK) {
+      const chunk = free.slice(start, start + CLAIM_CHUNK);
       const op = this.#kv.atomic();
       for (const entry of chunk) {
-        const record: StoredMessage = { ...entry.value, claimed_until: now + claimMs };
+        const record = claimedRecord(entry.value, now + claimMs, presenter);
         op.check(entry).set(entry.key, record, {
           expireIn: Math.max(1, entry.value.expires_at - now),
         });
       }
       // A conflict means another presenter claimed (or acknowledged) some of these meanwhile.
       if ((await op.commit()).ok) claimed.push(...chunk.map((entry) => messageOf(entry.value)));
-      else claimed.push(...await this.#claimEach(chunk, now, claimMs));
+      else claimed.push(...await this.#claimEach(chunk, now, claimMs, presenter));
     }
     return { messages: claimed, retryAt };
   }
@@ -172,13 +195,14 @@ export class Mailbox {
     entries: Deno.KvEntry<StoredMessage>[],
     now: number,
     claimMs: number,
+    presenter: Presenter | undefined,
   ): Promise<Message[]> {
     const claimed: Message[] = [];
     for (const { key } of entries) {
       const entry = await this.#kv.get<StoredMessage>(key);
       const stored = entry.value;
       if (!stored || (stored.claimed_until ?? 0) > now) continue;
-      const record: StoredMessage = { ...stored, claimed_until: now + claimMs };
+      const record = claimedRecord(stored, now + claimMs, presenter);
       const expireIn = Math.max(1, stored.expires_at - now);
       if ((await this.#kv.atomic().check(entry).set(key, record, { expireIn }).commit()).ok) {
         claimed.push(messageOf(stored));
@@ -187,29 +211,12 @@ export class Mailbox {
     return claimed;
   }
 
-  /** Deletes acknowledged messages of `toId`; returns how many were still queued. */
-  async ack(toId: PeerId, ids: string[]): Promise<number> {
-    let removed = 0;
-    for (let start = 0; start < ids.length; start += ACK_CHUNK) {
-      removed += await this.#ackChunk(toId, [...new Set(ids.slice(start, start + ACK_CHUNK))]);
-    }
-    return removed;
-  }
-
-  async #ackChunk(toId: PeerId, ids: string[]): Promise<number> {
-    for (;;) {
-      const entries = await getMany<StoredMessage>(this.#kv, ids.map((id) => inboxKey(toId, id)));
-      const present = entries.filter((entry) => entry.value !== null);
-      if (present.length === 0) return 0;
-      const op = this.#kv.atomic();
-      for (const entry of present) {
-        op.check(entry).delete(entry.key);
-        const message = entry.value!;
-        if (message.from_kind === "peer") op.delete(outboxKey(message.from_id, message.id));
-      }
-      op.sum(removedCounter(toId), BigInt(present.length));
-      if ((await op.commit()).ok) return present.length;
-    }
+  /**
+   * Moves acknowledged messages of `toId` from its inbox to the history (when kept) and marks
+   * them delivered in their senders' outboxes; returns how many were still queued.
+   */
+  ack(toId: PeerId, ids: string[], details: AckDetails = {}): Promise<number> {
+    return this.#acks.remove(toId, ids, details, "delivered");
   }
 
   /** How many messages are queued for `toId`. */
@@ -221,18 +228,19 @@ export class Mailbox {
     return Number((enqueued.value?.value ?? 0n) - (removed.value?.value ?? 0n));
   }
 
-  /** Messages `fromId` sent that are still queued, oldest first. */
-  async outbox(fromId: string, now: number): Promise<QueuedSend[]> {
-    const pending: QueuedSend[] = [];
-    for await (const entry of this.#kv.list<OutboxRecord>({ prefix: outboxPrefix(fromId) })) {
-      if (entry.value.expires_at <= now) continue;
-      pending.push({
-        message_id: String(entry.key[2]),
-        to_id: entry.value.to_id,
-        sent_at: entry.value.sent_at,
-      });
-    }
-    return pending;
+  /** The `limit` messages `fromId` sent last, newest first, with what became of each. */
+  outbox(fromId: string, now: number, limit = OUTBOX_RECENT): Promise<SentRecord[]> {
+    return this.#acks.outbox(fromId, now, limit);
+  }
+
+  /** The newest messages matching `query` (history and queued), oldest first. */
+  log(query: LogQuery, now: number): Promise<{ entries: LogEntry[]; more: boolean }> {
+    return readLog(this.#kv, this.history, query, now);
+  }
+
+  /** Deletes the history; resolves to how many messages it held. */
+  clearLog(): Promise<number> {
+    return clearLog(this.#kv, this.history);
   }
 
   /**
@@ -242,4 +250,14 @@ export class Mailbox {
   watchInbox(toId: PeerId): ReadableStream<unknown> {
     return this.#kv.watch([enqueuedCounter(toId)]);
   }
+}
+
+function claimedRecord(
+  stored: StoredMessage,
+  until: number,
+  presenter: Presenter | undefined,
+): StoredMessage {
+  const record: StoredMessage = { ...stored, claimed_until: until };
+  if (presenter) record.claimed_by = presenter;
+  return record;
 }

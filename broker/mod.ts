@@ -48,6 +48,8 @@ export async function runBroker(config: Config): Promise<void> {
     dbPath: config.dbPath,
     leaseMs: config.leaseMs,
     retentionMs: config.retentionMs,
+    historyMs: config.historyMs,
+    historyMax: config.historyMax,
     requestShutdown: () => stop("shutdown requested over the API"),
   });
   ready.resolve(core);

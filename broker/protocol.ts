@@ -385,8 +385,23 @@ export interface HookContextReply {
   hookSpecificOutput: { hookEventName: string; additionalContext: string };
 }
 
-/** POST /ack: the caller has presented these messages; the broker deletes them. */
-export const AckRequest = z.object({ ids: z.array(z.string().max(64)).min(1).max(1000) }).strict();
+/**
+ * How a delivered message was shown to its recipient's model: pushed as a channel notification,
+ * printed by one of the session's Claude Code hooks, or put in a tool result (check_messages
+ * included).
+ */
+export const ShownVia = z.enum(["channel", "hook", "tool_result"]);
+/** How a delivered message was shown. */
+export type ShownVia = z.infer<typeof ShownVia>;
+
+/**
+ * POST /ack: the caller has presented these messages, `via` says how; the broker moves them
+ * from the inbox to the history. Without `via`, the broker derives it from the claim.
+ */
+export const AckRequest = z.object({
+  ids: z.array(z.string().max(64)).min(1).max(1000),
+  via: ShownVia.optional(),
+}).strict();
 /** POST /ack body. */
 export type AckRequest = z.input<typeof AckRequest>;
 
@@ -395,16 +410,33 @@ export const AckResponse = z.object({ removed: z.number().int() });
 /** POST /ack reply. */
 export type AckResponse = z.infer<typeof AckResponse>;
 
-/** A message the caller sent that its recipient has not acknowledged yet. */
-export const PendingSend = z.object({
+/**
+ * What became of a message: `queued` (not shown yet), `delivered` (shown to the recipient's
+ * model) or `expired` (not shown within the retention period, then dropped).
+ */
+export const DeliveryState = z.enum(["queued", "delivered", "expired"]);
+/** What became of a message. */
+export type DeliveryState = z.infer<typeof DeliveryState>;
+
+/** One message the caller sent, with what became of it. */
+export const SentStatus = z.object({
   message_id: z.string(),
   to_id: PeerId,
   sent_at: z.string(),
+  state: DeliveryState,
+  /** When it was shown (delivered) or dropped (expired); null while queued. */
+  state_at: z.string().nullable(),
+  /** How it was shown; null unless delivered. */
+  via: ShownVia.nullable(),
   recipient_connected: z.boolean(),
   recipient_delivery: DeliveryMode,
 });
-/** POST /outbox reply: the caller's sent messages not yet delivered. */
-export const OutboxResponse = z.object({ pending: z.array(PendingSend) });
+/** One message the caller sent, with what became of it. */
+export type SentStatus = z.infer<typeof SentStatus>;
+/** Most sent messages POST /outbox lists. */
+export const OUTBOX_RECENT = 10;
+/** POST /outbox reply: the caller's most recent sent messages, newest first. */
+export const OutboxResponse = z.object({ sent: z.array(SentStatus) });
 /** POST /outbox reply. */
 export type OutboxResponse = z.infer<typeof OutboxResponse>;
 
@@ -451,3 +483,105 @@ export function describeZodError(error: z.ZodError): string {
     return `${where}: ${issue.message}`;
   }).join("; ");
 }
+
+/** Most entries one POST /log returns. */
+export const MAX_LOG_ENTRIES = 1000;
+
+/**
+ * POST /log (user secret only, no peer session): the history and the queued messages, newest
+ * matches kept, oldest first. `peer` matches the sender or the recipient by id or name.
+ */
+export const LogRequest = z.object({
+  peer: z.string().min(1).max(64).optional(),
+  thread: z.string().min(1).max(64).optional(),
+  /** Only messages sent at or after this time. */
+  since: z.string().datetime({ offset: true }).optional(),
+  limit: z.number().int().min(1).max(MAX_LOG_ENTRIES).default(100),
+}).strict();
+/** POST /log body. */
+export type LogRequest = z.input<typeof LogRequest>;
+
+/** One message in the log: the message and what became of it. */
+export const LogEntry = Message.extend({
+  /** The recipient's name when the broker knew it. */
+  to_name: z.string().optional(),
+  state: DeliveryState,
+  state_at: z.string().nullable(),
+  via: ShownVia.nullable(),
+});
+/** One message in the log. */
+export type LogEntry = z.infer<typeof LogEntry>;
+
+/** POST /log reply; `more` when older matches were left out by the limit. */
+export const LogResponse = z.object({ entries: z.array(LogEntry), more: z.boolean() });
+/** POST /log reply. */
+export type LogResponse = z.infer<typeof LogResponse>;
+
+/** POST /log/clear reply: how many history records were deleted. */
+export const ClearLogResponse = z.object({ removed: z.number().int() });
+/** POST /log/clear reply. */
+export type ClearLogResponse = z.infer<typeof ClearLogResponse>;
+
+/** A peer as a live event shows it. */
+export const EventPeer = z.object({
+  id: PeerId,
+  name: z.string().optional(),
+  cwd: z.string(),
+  repo: z.string().nullable(),
+  branch: z.string().nullable().optional(),
+  summary: z.string(),
+});
+/** A peer as a live event shows it. */
+export type EventPeer = z.infer<typeof EventPeer>;
+
+const at = z.string();
+/** Longest `first_line` of a message_sent event, in characters. */
+export const EVENT_LINE_CHARS = 200;
+
+/**
+ * One line of the GET /events NDJSON body (user secret only): what happens on the broker, as
+ * it happens. `lagged` says a slow reader missed `dropped` events.
+ */
+export const BrokerEvent = z.discriminatedUnion("type", [
+  z.object({ type: z.literal("hello"), at, version: z.string() }),
+  z.object({ type: z.literal("peer_joined"), at, peer: EventPeer }),
+  z.object({ type: z.literal("peer_left"), at, peer_id: PeerId, name: z.string().optional() }),
+  z.object({
+    type: z.literal("summary_changed"),
+    at,
+    peer_id: PeerId,
+    name: z.string().optional(),
+    summary: z.string(),
+  }),
+  z.object({
+    type: z.literal("name_changed"),
+    at,
+    peer_id: PeerId,
+    name: z.string(),
+    previous: z.string().optional(),
+  }),
+  z.object({
+    type: z.literal("message_sent"),
+    at,
+    message_id: z.string(),
+    from_id: z.string(),
+    from_name: z.string().optional(),
+    from_kind: SenderKind,
+    to_id: PeerId,
+    to_name: z.string().optional(),
+    thread_id: z.string().optional(),
+    broadcast: z.string().nullable().optional(),
+    first_line: z.string().max(EVENT_LINE_CHARS + 1),
+  }),
+  z.object({
+    type: z.literal("message_delivered"),
+    at,
+    message_id: z.string(),
+    from_id: z.string(),
+    to_id: PeerId,
+    via: ShownVia,
+  }),
+  z.object({ type: z.literal("lagged"), at, dropped: z.number().int().positive() }),
+]);
+/** One line of the GET /events NDJSON body. */
+export type BrokerEvent = z.infer<typeof BrokerEvent>;

@@ -25,6 +25,8 @@ import type { BrokerContext } from "./context.ts";
 import { deliveryOf, recipientDelivery } from "./delivery_mode.ts";
 import { claim, hookContext, wait } from "./claim_routes.ts";
 import { send, sendBatch } from "./send_routes.ts";
+import { clearHistory, events, readLog } from "./observe_routes.ts";
+import { nameEvent, summaryEvent } from "./event_payloads.ts";
 import { VERSION } from "./config.ts";
 import { brokerProof, CHALLENGE_PATTERN } from "./broker_proof.ts";
 import { log } from "./log.ts";
@@ -46,6 +48,9 @@ const routes: Record<string, Route> = {
   "POST /wait": wait,
   "POST /ack": ack,
   "POST /outbox": outbox,
+  "POST /log": readLog,
+  "POST /log/clear": clearHistory,
+  "GET /events": events,
   "GET /stream": stream,
   "POST /shutdown": shutdown,
 };
@@ -157,8 +162,17 @@ async function setSummary(request: Request, context: BrokerContext): Promise<Res
   const id = await sessionPeerId(request, context.registry);
   const now = Date.now();
   context.registry.noteActivity(id, now);
+  const before = await context.registry.getPeer(id, now);
   let peer = body.name === undefined ? null : await context.registry.setName(id, body.name, now);
-  if (body.summary !== undefined) peer = await context.registry.setSummary(id, body.summary, now);
+  if (peer && before && peer.name !== before.name) {
+    const renamed = peer;
+    context.events.emit(() => nameEvent(renamed, before.name));
+  }
+  if (body.summary !== undefined) {
+    const summarised = await context.registry.setSummary(id, body.summary, now);
+    if (summarised.summary !== before?.summary) context.events.emit(() => summaryEvent(summarised));
+    peer = summarised;
+  }
   peer ??= await context.registry.getPeer(id, now);
   if (!peer) throw new Refusal("not_registered", `Peer "${id}" is not registered`);
   return json({ name: peer.name, summary: peer.summary } satisfies SummaryResponse);
@@ -177,6 +191,7 @@ async function setName(request: Request, context: BrokerContext): Promise<Respon
   }
   const renamed = await context.registry.setName(peer.id, body.name, now);
   log(`peer ${peer.id} renamed from ${peer.name} to ${renamed.name}`);
+  if (renamed.name !== peer.name) context.events.emit(() => nameEvent(renamed, peer.name));
   return json({ id: peer.id, name: renamed.name, previous: peer.name } satisfies NameResponse);
 }
 
@@ -187,16 +202,26 @@ async function inbox(request: Request, context: BrokerContext): Promise<Response
 
 async function ack(request: Request, context: BrokerContext): Promise<Response> {
   const body = await readJson(request, AckRequest);
-  const { peerId } = await callerOf(request, context.registry);
-  return json({ removed: await context.mailbox.ack(peerId, body.ids) });
+  const { peerId, hook } = await callerOf(request, context.registry);
+  const now = Date.now();
+  const toName = (await context.registry.getPeer(peerId, now))?.name;
+  // A hook shows messages as a hook, whatever it says.
+  const via = hook ? "hook" : body.via;
+  const removed = await context.mailbox.ack(peerId, body.ids, {
+    now,
+    ...(via === undefined ? {} : { via }),
+    ...(toName === undefined ? {} : { toName }),
+  });
+  return json({ removed });
 }
 
 async function outbox(request: Request, context: BrokerContext): Promise<Response> {
   const id = await sessionPeerId(request, context.registry);
-  const pending = await context.mailbox.outbox(id, Date.now());
+  const sent = await context.mailbox.outbox(id, Date.now());
   return json({
-    pending: await Promise.all(pending.map(async (send) => ({
+    sent: await Promise.all(sent.map(async (send) => ({
       ...send,
+      state_at: send.state_at === null ? null : new Date(send.state_at).toISOString(),
       recipient_connected: context.connections.isConnected(send.to_id),
       recipient_delivery: await recipientDelivery(send.to_id, context),
     }))),

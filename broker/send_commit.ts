@@ -300,12 +300,14 @@ export class SendCommitter {
     const stored = storedOf(message, send.now + expireIn);
     op.set(inboxKey(message.to_id, message.id), stored, { expireIn });
     if (send.sender.kind === "peer") {
+      // Kept a retention period past the message's own expiry, so "expired" can be seen.
       const record: OutboxRecord = {
         to_id: message.to_id,
         sent_at: message.sent_at,
-        expires_at: stored.expires_at,
+        expires_at: stored.expires_at + expireIn,
+        message_expires_at: stored.expires_at,
       };
-      op.set(outboxKey(send.sender.id, message.id), record, { expireIn });
+      op.set(outboxKey(send.sender.id, message.id), record, { expireIn: 2 * expireIn });
     }
     const thread: ThreadRecord = {
       from_id: message.from_id,

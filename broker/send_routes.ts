@@ -9,6 +9,7 @@
 import {
   type BroadcastScope,
   MAX_FAN_OUT,
+  type Message,
   type PeerId,
   SendBatchRequest,
   SendRequest,
@@ -24,6 +25,7 @@ import { describeError, json, readJson } from "./http.ts";
 import { sessionPeerId } from "./auth.ts";
 import { Refusal } from "./refusal.ts";
 import { recipientDelivery } from "./delivery_mode.ts";
+import { sentEvent } from "./event_payloads.ts";
 
 /** A sender, with its live record when it is a peer. */
 interface From {
@@ -105,6 +107,7 @@ async function deliver(
       place,
     );
     const copy = await copyOf(context, message.id, target.peer, now);
+    await emitSent(context, message, now);
     return { ...copy, ...threadFields(message), copies: [copy], skipped: [] };
   }
   const recipients = await broadcastRecipients(context, from, target.scope, now);
@@ -120,6 +123,7 @@ async function deliver(
     const copies = await Promise.all(
       messages.map((message) => copyOf(context, message.id, message.to_id, now)),
     );
+    for (const message of messages) await emitSent(context, message, now);
     const names = new Map(recipients.map((peer) => [peer.id, peer.name]));
     return {
       ...copies[0]!,
@@ -161,6 +165,13 @@ async function broadcastRecipients(
     );
   }
   return peers;
+}
+
+/** Tells `tail` a message was queued; costs nothing while nobody watches. */
+async function emitSent(context: BrokerContext, message: Message, now: number): Promise<void> {
+  if (context.events.subscribers === 0) return;
+  const recipient = await context.registry.getPeer(message.to_id, now);
+  context.events.emit(() => sentEvent(message, recipient));
 }
 
 async function copyOf(

@@ -12,6 +12,8 @@ import { statusCommand } from "./status.ts";
 import { peersCommand } from "./peers.ts";
 import { sendCommand } from "./send.ts";
 import { nameCommand } from "./name.ts";
+import { logCommand } from "./log.ts";
+import { tailCommand } from "./tail.ts";
 import { killBrokerCommand } from "./kill_broker.ts";
 import { installCommand, uninstallCommand } from "./install.ts";
 import { doctorCommand } from "./doctor.ts";
@@ -28,6 +30,8 @@ export const COMMANDS: readonly Command[] = [
   peersCommand,
   sendCommand,
   nameCommand,
+  logCommand,
+  tailCommand,
   killBrokerCommand,
   installCommand,
   uninstallCommand,

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { setTimeout as delay } from "node:timers/promises";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { type Config, VERSION } from "../broker/config.ts";
 import type { SessionContext } from "./context.ts";
@@ -67,8 +68,8 @@ export function createPeerServer(deps: PeerServerDeps): PeerServer {
     notify: (notification) => pushChannel(server, notification),
     claim: async (presenter) =>
       (await connection.call((client) => client.claim({ presenter }))).messages,
-    ack: async (ids) => {
-      await connection.call((client) => client.ack(ids));
+    ack: async (ids, via) => {
+      await connection.call((client) => client.ack(ids, via));
     },
   });
   const ctx: ToolContext = {
@@ -82,7 +83,7 @@ export function createPeerServer(deps: PeerServerDeps): PeerServer {
 
   let started = false;
   let closed: Promise<void> | undefined;
-  const close = (): Promise<void> => closed ??= shutDown(connection, server);
+  const close = (): Promise<void> => closed ??= shutDown(connection, server, delivery);
   return {
     server,
     connection,
@@ -100,8 +101,25 @@ export function createPeerServer(deps: PeerServerDeps): PeerServer {
   };
 }
 
-/** Closes the stream first, so the broker drops the peer before the client sees the end. */
-async function shutDown(connection: PeerConnection, server: McpServer): Promise<void> {
+/** How long closing waits for acknowledgements of messages already shown. */
+const SETTLE_MS = 2_000;
+
+/**
+ * Sends the acknowledgements of what was shown (so the sender sees it delivered, and it is not
+ * shown again), then closes the stream, so the broker drops the peer before the client sees the
+ * end.
+ */
+async function shutDown(
+  connection: PeerConnection,
+  server: McpServer,
+  delivery: Delivery,
+): Promise<void> {
+  const waited = new AbortController();
+  await Promise.race([
+    delivery.settled(),
+    delay(SETTLE_MS, undefined, { signal: waited.signal }).catch(() => {}),
+  ]);
+  waited.abort();
   await connection.close();
   await server.close().catch(() => {});
 }

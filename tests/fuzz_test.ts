@@ -30,7 +30,10 @@ const ENDPOINTS = [
   ["POST", "/inbox"],
   ["POST", "/ack"],
   ["POST", "/outbox"],
+  ["POST", "/log"],
+  ["POST", "/log/clear"],
   ["GET", "/stream"],
+  ["GET", "/events"],
   ["GET", "/status"],
   ["GET", "/health"],
   ["POST", "/nowhere"],
@@ -75,6 +78,9 @@ function randomValue(random: () => number, depth: number): unknown {
         "reply_to",
         "name",
         "peer",
+        "via",
+        "peer",
+        "since",
         "__proto__",
       ];
       const object: Record<string, unknown> = {};
