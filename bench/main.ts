@@ -16,6 +16,8 @@ import { measureStartup } from "./startup.ts";
 import { measureRestart } from "./restart.ts";
 import { median, round } from "./stats.ts";
 import { measureContextHook, measureHookedWake, measureWaitingHook } from "./hooks.ts";
+import { measureBroadcast } from "./broadcast.ts";
+import { measureTail } from "./tail.ts";
 
 /** One figure next to its target. */
 export interface TargetCheck {
@@ -40,6 +42,10 @@ const SIZES = {
     hookIdleMs: 5_000,
     hookCalls: 200,
     wakes: 5,
+    broadcastTo: 30,
+    broadcasts: 5,
+    tailStarts: 5,
+    tailIdleMs: 10_000,
   },
   quick: {
     latency: 20,
@@ -54,6 +60,10 @@ const SIZES = {
     hookIdleMs: 500,
     hookCalls: 20,
     wakes: 1,
+    broadcastTo: 3,
+    broadcasts: 1,
+    tailStarts: 1,
+    tailIdleMs: 500,
   },
 };
 
@@ -79,11 +89,15 @@ async function main(): Promise<void> {
   const startup = await measureStartup(sizes.later);
   step("broker restart");
   const restart = await measureRestart(sizes.restarts);
+  step("broadcast fan-out");
+  const broadcast = await measureBroadcast(sizes.broadcastTo, sizes.broadcasts);
   step("hooks");
   const waitingHook = await measureWaitingHook(sizes.hookIdleMs);
   const contextHook = await measureContextHook(sizes.hookCalls);
   const wake = await measureHookedWake(sizes.wakes);
   const wakeMs = typeof wake === "string" ? NaN : median(wake);
+  step("tail");
+  const tail = await measureTail(sizes.tailStarts, sizes.tailIdleMs);
 
   const at = (peers: number) => scale.find((point) => point.peers === peers) ?? scale.at(-1)!;
   const idlePoint = at(30);
@@ -154,6 +168,14 @@ async function main(): Promise<void> {
       "< 5",
       contextHook.httpP99Ms < 5,
     ),
+    check("tail start → watching", tail.startMedianMs, "ms", "< 300", tail.startMedianMs < 300),
+    check(
+      `tail CPU over ${tail.idleMs / 1000} s idle`,
+      tail.tailIdleCpuMs,
+      "ms",
+      "= 0",
+      tail.tailIdleCpuMs === 0,
+    ),
     check(
       "idle hooked session: sent → model request",
       wakeMs,
@@ -178,11 +200,13 @@ async function main(): Promise<void> {
     scale,
     startupMs: startup,
     restart,
+    broadcast,
     hooks: {
       waiting: waitingHook,
       context: contextHook,
       wakeMs: typeof wake === "string" ? { skipped: wake } : wake,
     },
+    tail,
     targets,
   };
   printTable(report);
@@ -201,6 +225,11 @@ async function main(): Promise<void> {
       : `       idle hooked session, sent → model request: ${
         wake.map((v) => round(v, 0)).join(", ")
       } ms`,
+    `tail: spawn → watching ${tail.startMs.map((v) => round(v, 0)).join(", ")} ms; over ${
+      tail.idleMs / 1000
+    } s idle the tail used ${round(tail.tailIdleCpuMs, 0)} ms CPU (${
+      round(tail.tailIdleCpuPercent, 3)
+    } %), the broker ${round(tail.brokerIdleCpuPercent, 3)} %`,
   ].join("\n"));
   if (values.out) await Deno.writeTextFile(values.out, JSON.stringify(report, null, 2) + "\n");
 }
@@ -232,6 +261,7 @@ function printTable(report: {
     laterVisibleMs: number;
   };
   restart: { medianMs: number; samplesMs: number[] };
+  broadcast: { recipients: number; medianMs: number; firstMedianMs: number; samplesMs: number[] };
   targets: TargetCheck[];
   machine: { cpus: number; cpuModel: string; memoryGiB: number; mode: string; deno: string };
 }): void {
@@ -265,6 +295,11 @@ function printTable(report: {
     } ms (median)`,
     `broker SIGKILL → next message delivered: median ${round(r.medianMs, 0)} ms (${
       r.samplesMs.map((v) => round(v, 0)).join(", ")
+    })`,
+    `broadcast to ${report.broadcast.recipients} peers → last copy shown: median ${
+      round(report.broadcast.medianMs)
+    } ms, first copy ${round(report.broadcast.firstMedianMs)} ms (${
+      report.broadcast.samplesMs.map((v) => round(v, 1)).join(", ")
     })`,
     "",
     "target                                   value          target    result",

@@ -26,12 +26,14 @@ export async function claim(request: Request, context: BrokerContext): Promise<R
   const now = Date.now();
   const peer = await context.registry.getPeer(peerId, now);
   if (hook) context.waiters.noteHook(peerId, now);
+  // A tool call or a hook of the session: its model is at work.
+  context.registry.noteActivity(peerId, now);
   const delivery = peer ? deliveryOf(peer, context) : "tool_call";
   // Under channel mode the session's messages are pushed; its hooks stay silent.
   if (hook && delivery === "channel") {
     return json({ messages: [], delivery, more: false } as ClaimResponse);
   }
-  const { messages, more } = await context.mailbox.claim(peerId, now, CLAIM_MS);
+  const { messages, more } = await context.mailbox.claim(peerId, now, CLAIM_MS, body.presenter);
   if (messages.length > 0) {
     log(`${messages.length} messages claimed by ${body.presenter} of ${peerId}`);
   }
@@ -49,9 +51,11 @@ export async function hookContext(request: Request, context: BrokerContext): Pro
   const now = Date.now();
   const peerId = await context.registry.peerForClaudeSession(input.session_id, now);
   const peer = peerId ? await context.registry.getPeer(peerId, now) : null;
-  if (!peer || peer.channel) return json({});
+  if (!peer) return json({});
+  context.registry.noteActivity(peer.id, now);
+  if (peer.channel) return json({});
   context.waiters.noteHook(peer.id, now);
-  const { messages } = await context.mailbox.claim(peer.id, now, CLAIM_MS);
+  const { messages } = await context.mailbox.claim(peer.id, now, CLAIM_MS, "hook_context");
   if (messages.length === 0) return json({});
   const reply: HookContextReply = {
     hookSpecificOutput: {
@@ -61,7 +65,7 @@ export async function hookContext(request: Request, context: BrokerContext): Pro
   };
   const ids = messages.map((message) => message.id);
   return jsonThen(reply, () => {
-    context.mailbox.ack(peer.id, ids).catch((error) =>
+    context.mailbox.ack(peer.id, ids, { via: "hook" }).catch((error) =>
       log(`could not acknowledge hook messages of ${peer.id}: ${errorMessage(error)}`)
     );
   });

@@ -8,13 +8,19 @@
 import type { z } from "zod";
 import {
   AckResponse,
+  BrokerEvent,
   type ClaimRequest,
   ClaimResponse,
+  ClearLogResponse,
   type ErrorCode,
   ErrorResponse,
   HealthResponse,
   InboxResponse,
   ListPeersResponse,
+  type LogRequest,
+  LogResponse,
+  type NameRequest,
+  NameResponse,
   OutboxResponse,
   type RegisterRequest,
   RegisterResponse,
@@ -24,12 +30,29 @@ import {
   type SendRequest,
   SendResponse,
   SESSION_HEADER,
+  type ShownVia,
   StatusResponse,
   StreamEvent,
+  type SummaryRequest,
+  SummaryResponse,
 } from "./protocol.ts";
 import type { Config } from "./config.ts";
 import { loadOrCreateSecret } from "./secret.ts";
 import { brokerProof, newChallenge, PROOF_FRESH_MS } from "./broker_proof.ts";
+
+/** The lines of an NDJSON body, as they arrive. */
+async function* ndjsonLines(body: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+  let buffered = "";
+  for await (const chunk of body.pipeThrough(new TextDecoderStream())) {
+    buffered += chunk;
+    let newline;
+    while ((newline = buffered.indexOf("\n")) >= 0) {
+      const line = buffered.slice(0, newline);
+      buffered = buffered.slice(newline + 1);
+      if (line !== "") yield line;
+    }
+  }
+}
 
 /** How long one broker call may take, reply body included. */
 const CALL_TIMEOUT_MS = 5_000;
@@ -167,9 +190,14 @@ export class BrokerClient {
     return this.#call("POST", "/send_batch", request, SendBatchResponse);
   }
 
-  /** POST /summary. */
-  async setSummary(summary: string): Promise<void> {
-    await this.#call("POST", "/summary", { summary }, undefined);
+  /** POST /summary: this peer's summary, name, or both. */
+  setSummary(request: SummaryRequest): Promise<SummaryResponse> {
+    return this.#call("POST", "/summary", request, SummaryResponse);
+  }
+
+  /** POST /name: names a live peer, as a person. */
+  setName(request: NameRequest): Promise<NameResponse> {
+    return this.#call("POST", "/name", request, NameResponse);
   }
 
   /** POST /inbox. */
@@ -182,14 +210,42 @@ export class BrokerClient {
     return this.#call("POST", "/claim", request, ClaimResponse, signal);
   }
 
-  /** POST /ack. */
-  ack(ids: string[]): Promise<AckResponse> {
-    return this.#call("POST", "/ack", { ids }, AckResponse);
+  /** POST /ack: these messages were shown, `via` says how. */
+  ack(ids: string[], via?: ShownVia): Promise<AckResponse> {
+    return this.#call("POST", "/ack", via ? { ids, via } : { ids }, AckResponse);
   }
 
   /** POST /outbox. */
   outbox(): Promise<OutboxResponse> {
     return this.#call("POST", "/outbox", {}, OutboxResponse);
+  }
+
+  /** POST /log: the history and the queued messages (the user's CLI only). */
+  log(request: LogRequest): Promise<LogResponse> {
+    return this.#call("POST", "/log", request, LogResponse);
+  }
+
+  /** POST /log/clear: deletes the history. */
+  clearLog(): Promise<ClearLogResponse> {
+    return this.#call("POST", "/log/clear", {}, ClearLogResponse);
+  }
+
+  /**
+   * GET /events: yields the broker's live events until it ends the stream (it stopped) or
+   * `signal` aborts. A line that is not an event this version knows is skipped.
+   */
+  async *events(signal: AbortSignal): AsyncGenerator<BrokerEvent> {
+    const response = await this.#fetch("/events", { method: "GET", signal }, true, false);
+    if (!response.ok || !response.body) throw await this.#errorOf(response);
+    try {
+      for await (const line of ndjsonLines(response.body)) {
+        const parsed = BrokerEvent.safeParse(JSON.parse(line));
+        if (parsed.success) yield parsed.data;
+      }
+    } finally {
+      // The broker stopped or went away: whatever answers next must prove itself again.
+      this.#forgetProof();
+    }
   }
 
   /** POST /shutdown. */
@@ -202,16 +258,9 @@ export class BrokerClient {
     // The stream lives as long as the peer: no deadline, only the caller's signal.
     const response = await this.#fetch("/stream", { method: "GET", signal }, true, false);
     if (!response.ok || !response.body) throw await this.#errorOf(response);
-    let buffered = "";
     try {
-      for await (const chunk of response.body.pipeThrough(new TextDecoderStream())) {
-        buffered += chunk;
-        let newline;
-        while ((newline = buffered.indexOf("\n")) >= 0) {
-          const line = buffered.slice(0, newline);
-          buffered = buffered.slice(newline + 1);
-          yield StreamEvent.parse(JSON.parse(line));
-        }
+      for await (const line of ndjsonLines(response.body)) {
+        yield StreamEvent.parse(JSON.parse(line));
       }
     } finally {
       // However the stream ended, the broker may be gone (a SIGKILL ends it cleanly too).

@@ -34,6 +34,19 @@ export interface Config {
   retentionMs: number;
   /** How long a peer stays listed without a live connection, in milliseconds. @default 30 s */
   leaseMs: number;
+  /**
+   * How long the broker waits for a request head (and body) from a connection that has not
+   * authenticated, in ms. @default 10 s
+   */
+  headerTimeoutMs: number;
+  /** How long an unauthenticated connection may stay silent, in ms. @default 5 s */
+  idleTimeoutMs: number;
+  /** How long a delivered message stays in the history, in ms; 0 keeps none. @default 7 days */
+  historyMs: number;
+  /** Most messages the history keeps; 0 keeps none. @default 10,000 */
+  historyMax: number;
+  /** Whether the CLI must not colour its output (`NO_COLOR` set and not empty). */
+  noColor: boolean;
   /** OpenAI key for the auto-summary; none disables it. */
   openaiApiKey: string | undefined;
   /** OpenAI-compatible endpoint for the auto-summary. */
@@ -73,8 +86,13 @@ export function resolveConfig(env: Env = Deno.env): Config {
     logPath: join(stateDir, "broker.log"),
     brokerUrl: `http://127.0.0.1:${port}`,
     channel: parseChannel(env.get("CLAUDE_PEERS_CHANNEL")),
-    retentionMs: parseInteger(env, "CLAUDE_PEERS_RETENTION_HOURS", 24, 1, 24 * 365) * 3_600_000,
+    retentionMs: parseRetention(env),
     leaseMs: parseInteger(env, "CLAUDE_PEERS_LEASE_MS", 30_000, 1_000, 3_600_000),
+    headerTimeoutMs: parseInteger(env, "CLAUDE_PEERS_HEADER_TIMEOUT_MS", 10_000, 100, 600_000),
+    idleTimeoutMs: parseInteger(env, "CLAUDE_PEERS_IDLE_TIMEOUT_MS", 5_000, 100, 600_000),
+    historyMs: parseInteger(env, "CLAUDE_PEERS_HISTORY_DAYS", 7, 0, 3650) * 86_400_000,
+    historyMax: parseInteger(env, "CLAUDE_PEERS_HISTORY_MAX", 10_000, 0, 1_000_000),
+    noColor: (env.get("NO_COLOR") ?? "") !== "",
     openaiApiKey: env.get("OPENAI_API_KEY") || undefined,
     openaiBaseUrl: env.get("OPENAI_BASE_URL") || undefined,
     summaryModel: env.get("CLAUDE_PEERS_SUMMARY_MODEL") || "gpt-4o-mini",
@@ -105,6 +123,14 @@ function parseInteger(env: Env, name: string, fallback: number, min: number, max
     throw new Error(`Invalid ${name} "${raw}": expected a whole number from ${min} to ${max}`);
   }
   return value;
+}
+
+/** CLAUDE_PEERS_RETENTION_MS (for tests: seconds, not hours) wins over _HOURS. */
+function parseRetention(env: Env): number {
+  if (env.get("CLAUDE_PEERS_RETENTION_MS")) {
+    return parseInteger(env, "CLAUDE_PEERS_RETENTION_MS", 0, 1_000, 24 * 365 * 3_600_000);
+  }
+  return parseInteger(env, "CLAUDE_PEERS_RETENTION_HOURS", 24, 1, 24 * 365) * 3_600_000;
 }
 
 function parseChannel(raw: string | undefined): ChannelSetting {

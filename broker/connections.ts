@@ -17,6 +17,8 @@ export interface ConnectionsOptions {
   leaseMs: number;
   /** A peer's stream closed (its MCP server exited): it has left the listings. */
   onDisconnect?: (peerId: PeerId) => void;
+  /** A peer that had no stream opened one: it is listed now. */
+  onConnect?: (peerId: PeerId) => void;
 }
 
 /** The open streams of this broker process. */
@@ -27,12 +29,14 @@ export class Connections {
   #refreshTimer: ReturnType<typeof setInterval>;
 
   #onDisconnect: (peerId: PeerId) => void;
+  #onConnect: (peerId: PeerId) => void;
 
   constructor(registry: PeerRegistry, mailbox: Mailbox, options: ConnectionsOptions) {
     const { leaseMs } = options;
     this.#registry = registry;
     this.#mailbox = mailbox;
     this.#onDisconnect = options.onDisconnect ?? (() => {});
+    this.#onConnect = options.onConnect ?? (() => {});
     this.#refreshTimer = setInterval(() => {
       this.#registry.refreshLeases(this.#streams.keys(), Date.now()).catch((error) =>
         log(`lease refresh failed: ${errorMessage(error)}`)
@@ -60,6 +64,7 @@ export class Connections {
     });
     this.#streams.set(peerId, stream);
     previous?.close();
+    if (!previous) this.#onConnect(peerId);
     return stream.body;
   }
 

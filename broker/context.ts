@@ -8,6 +8,8 @@ import type { PeerRegistry } from "./peers.ts";
 import type { Mailbox } from "./mailbox.ts";
 import type { Connections } from "./connections.ts";
 import type { Waiters } from "./waiters.ts";
+import type { BroadcastLimit } from "./broadcast_limit.ts";
+import type { EventHub } from "./events.ts";
 
 /** What the routes need from the running broker. */
 export interface BrokerContext {
@@ -15,6 +17,10 @@ export interface BrokerContext {
   mailbox: Mailbox;
   connections: Connections;
   waiters: Waiters;
+  /** Broadcasts per sender and minute. */
+  broadcasts: BroadcastLimit;
+  /** Live events for GET /events. */
+  events: EventHub;
   secret: string;
   /** What Claude Code's HTTP hooks carry instead of the secret. */
   hookToken: string;

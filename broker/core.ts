@@ -9,9 +9,17 @@ import { PeerRegistry } from "./peers.ts";
 import { Mailbox } from "./mailbox.ts";
 import { Connections } from "./connections.ts";
 import { Waiters } from "./waiters.ts";
+import { EventHub } from "./events.ts";
+import { deliveredEvent, joinedEvent, leftEvent } from "./event_payloads.ts";
 import { type BrokerContext, handleRequest } from "./routes.ts";
 import { hookToken } from "./secret.ts";
-import { MAX_PEERS, MAX_QUEUED_PER_PEER } from "./protocol.ts";
+import {
+  BROADCAST_WINDOW_MS,
+  MAX_BROADCASTS_PER_WINDOW,
+  MAX_PEERS,
+  MAX_QUEUED_PER_PEER,
+} from "./protocol.ts";
+import { BroadcastLimit } from "./broadcast_limit.ts";
 
 /** What a broker core is built from. */
 export interface BrokerCoreOptions {
@@ -25,10 +33,16 @@ export interface BrokerCoreOptions {
   leaseMs: number;
   /** How long an unacknowledged message is kept, in ms. */
   retentionMs: number;
+  /** How long a delivered message stays in the history, in ms; 0 keeps none. @default 0 */
+  historyMs?: number;
+  /** Most messages the history keeps; 0 keeps none. @default 0 */
+  historyMax?: number;
   /** Unacknowledged messages one recipient may have. @default MAX_QUEUED_PER_PEER */
   maxQueued?: number;
   /** Peers listed at once. @default MAX_PEERS */
   maxPeers?: number;
+  /** Broadcasts one sender may make per minute. @default MAX_BROADCASTS_PER_WINDOW */
+  maxBroadcasts?: number;
   /** Called on POST /shutdown. @default nothing */
   requestShutdown?: () => void;
 }
@@ -52,8 +66,14 @@ export async function createBrokerCore(
     retentionMs: options.retentionMs,
     maxPeers: options.maxPeers ?? MAX_PEERS,
   });
+  const events = new EventHub();
   const mailbox = new Mailbox(kv, {
     retentionMs: options.retentionMs,
+    historyMs: options.historyMs ?? 0,
+    historyMax: options.historyMax ?? 0,
+    onDelivered: (delivered) => {
+      for (const each of delivered) events.emit(() => deliveredEvent(each));
+    },
     maxQueued: options.maxQueued ?? MAX_QUEUED_PER_PEER,
     isLive: async (id, now) => await registry.getPeer(id, now) !== null,
     endedAt: (id, now) => registry.endedAt(id, now),
@@ -66,13 +86,31 @@ export async function createBrokerCore(
   const connections = new Connections(registry, mailbox, {
     leaseMs: options.leaseMs,
     // The session's MCP server is gone: its hook stops waiting (and tries again while alive).
-    onDisconnect: (peerId) => waiters.end(peerId, { state: "absent" }),
+    onDisconnect: (peerId) => {
+      waiters.end(peerId, { state: "absent" });
+      if (events.subscribers === 0) return;
+      // Read before the registry forgets it (its removal waits for a database write).
+      void registry.getPeer(peerId, Date.now()).then((peer) =>
+        events.emit(() => leftEvent(peerId, peer))
+      );
+    },
+    onConnect: (peerId) => {
+      if (events.subscribers === 0) return;
+      void registry.getPeer(peerId, Date.now()).then((peer) => {
+        if (peer) events.emit(() => joinedEvent(peer));
+      });
+    },
   });
   const context: BrokerContext = {
     registry,
     mailbox,
     connections,
     waiters,
+    broadcasts: new BroadcastLimit({
+      max: options.maxBroadcasts ?? MAX_BROADCASTS_PER_WINDOW,
+      windowMs: BROADCAST_WINDOW_MS,
+    }),
+    events,
     secret: options.secret,
     hookToken: hookToken(options.secret),
     port: options.port,
@@ -86,6 +124,7 @@ export async function createBrokerCore(
     close: () => {
       waiters.endAll();
       connections.closeAll();
+      events.closeAll();
     },
   };
 }

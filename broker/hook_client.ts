@@ -56,7 +56,8 @@ export class HookClient {
 
   /** POST /ack: these messages were shown. */
   async ack(ids: string[], signal?: AbortSignal): Promise<void> {
-    await this.#post("/ack", { ids }, signal);
+    // The broker counts a hook's acknowledgement as shown by a hook in any case.
+    await this.#post("/ack", { ids, via: "hook" }, signal);
   }
 
   async #verify(secret: string, signal: AbortSignal | undefined): Promise<void> {

@@ -44,12 +44,15 @@ export function inboxAfter(toId: PeerId, messageId: string): Deno.KvKey {
   return ["inbox", toId, `${messageId}\u0000`];
 }
 
-/** Prefix of what a sender sent that is still queued. */
+/** Prefix of every sender's status records. */
+export const OUTBOXES: Deno.KvKey = ["outbox"];
+
+/** Prefix of what a sender sent, with what became of it. */
 export function outboxPrefix(fromId: string): Deno.KvKey {
   return ["outbox", fromId];
 }
 
-/** One message a sender sent that is still queued. */
+/** The status record of one message a sender sent. */
 export function outboxKey(fromId: string, messageId: string): Deno.KvKey {
   return ["outbox", fromId, messageId];
 }
@@ -68,6 +71,28 @@ export function enqueuedCounter(toId: PeerId): Deno.KvKey {
 export function removedCounter(toId: PeerId): Deno.KvKey {
   return ["inbox_removed", toId];
 }
+
+/** Who sent a message and in which thread, kept for the retention period so it can be answered. */
+export function threadKey(messageId: string): Deno.KvKey {
+  return ["thread", messageId];
+}
+
+/** Prefix of every recipient's inbox. */
+export const INBOXES: Deno.KvKey = ["inbox"];
+
+/** Prefix of the history: delivered messages, in id (acceptance) order. */
+export const HISTORY: Deno.KvKey = ["history"];
+
+/** One delivered message in the history. */
+export function historyKey(messageId: string): Deno.KvKey {
+  return ["history", messageId];
+}
+
+/** Counter of messages ever added to the history. */
+export const HISTORY_ADDED: Deno.KvKey = ["history_added"];
+
+/** Counter of messages ever removed from the history (trimmed, expired or cleared). */
+export const HISTORY_REMOVED: Deno.KvKey = ["history_removed"];
 
 /** The time of the newest message id ever issued: the next broker's ids sort after it. */
 export const ID_FLOOR: Deno.KvKey = ["id_floor"];

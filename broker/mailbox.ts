@@ -1,39 +1,48 @@
 /**
  * Mailbox: the messages. Sending (idempotent, group-committed per recipient), the inbox, its
- * acknowledgement, the sender's outbox and the watch signal that wakes an inbox stream. It
- * asks the registry only whether a recipient is live; it never changes a peer.
+ * acknowledgement (which moves a message to the history and marks it delivered in the sender's
+ * outbox), the outbox and the watch signal that wakes an inbox stream. It asks the registry
+ * only whether a recipient is live; it never changes a peer.
  *
  * Every record carries its own `expires_at` (Deno KV's `expireIn` is lazy).
  *
  * @module
  */
-import type { Message, PeerId } from "./protocol.ts";
 import {
-  enqueuedCounter,
-  inboxAfter,
-  inboxKey,
-  inboxPrefix,
-  outboxKey,
-  outboxPrefix,
-  removedCounter,
-} from "./kv_keys.ts";
+  type LogEntry,
+  type Message,
+  OUTBOX_RECENT,
+  type PeerId,
+  type Presenter,
+} from "./protocol.ts";
+import { enqueuedCounter, inboxAfter, inboxPrefix, removedCounter, threadKey } from "./kv_keys.ts";
 import {
-  getMany,
   messageOf,
-  type OutboxRecord,
   type Sender,
   type StoredMessage,
+  type ThreadPlace,
+  type ThreadRecord,
 } from "./mail_records.ts";
-import { SendCommitter } from "./send_commit.ts";
+import { type BroadcastOutcome, SendCommitter } from "./send_commit.ts";
+import { AckCommitter, type AckDetails, type Delivered, type SentRecord } from "./ack_commit.ts";
+import { History } from "./history.ts";
+import { clearLog, type LogQuery, readLog } from "./mail_log.ts";
 
-export type { Sender };
+export type {
+  AckDetails,
+  BroadcastOutcome,
+  Delivered,
+  Sender,
+  SentRecord,
+  ThreadPlace,
+  ThreadRecord,
+};
 
-/** A message the caller sent that is still queued. */
-export interface QueuedSend {
-  message_id: string;
-  to_id: PeerId;
-  sent_at: string;
-}
+/** A message to one peer, in no thread yet. */
+const NEW_THREAD: ThreadPlace = { reply_to: null, broadcast: null };
+
+/** Messages claimed in one transaction. */
+const CLAIM_CHUNK = 40;
 
 /** Limits and lifetimes the mailbox enforces, and what it asks of the registry. */
 export interface MailboxOptions {
@@ -45,6 +54,12 @@ export interface MailboxOptions {
   isLive: (id: PeerId, now: number) => Promise<boolean>;
   /** When the session of a peer that is not live ended, or null when it never existed. */
   endedAt: (id: PeerId, now: number) => Promise<number | null>;
+  /** How long a delivered message stays in the history, in ms; 0 keeps none. @default 0 */
+  historyMs?: number;
+  /** Most messages the history keeps; 0 keeps none. @default 0 */
+  historyMax?: number;
+  /** Messages were shown to their recipient (after the commit). @default nothing */
+  onDelivered?: (delivered: Delivered[]) => void;
 }
 
 /** Which part of an inbox {@link Mailbox.inboxPage} reads. */
@@ -64,7 +79,6 @@ export interface InboxPage {
   more: boolean;
 }
 
-const ACK_CHUNK = 40;
 /** Messages one claim takes at most. */
 export const CLAIM_MAX_MESSAGES = 100;
 /** UTF-8 bytes of text one claim takes at most (one message more when it alone is larger). */
@@ -72,14 +86,14 @@ export const CLAIM_MAX_BYTES = 256 * 1024;
 /** Stored text one claim transaction rewrites: Deno KV refuses a commit over 800 KiB. */
 const CLAIM_CHUNK_BYTES = 512 * 1024;
 
-/** `entries` in groups of at most ACK_CHUNK records and CLAIM_CHUNK_BYTES of text. */
+/** `entries` in groups of at most CLAIM_CHUNK records and CLAIM_CHUNK_BYTES of text. */
 function commitChunks(entries: Deno.KvEntry<StoredMessage>[]): Deno.KvEntry<StoredMessage>[][] {
   const chunks: Deno.KvEntry<StoredMessage>[][] = [];
   let chunk: Deno.KvEntry<StoredMessage>[] = [];
   let bytes = 0;
   for (const entry of entries) {
     const size = entry.value.text_utf8?.byteLength ?? 0;
-    if (chunk.length === ACK_CHUNK || (chunk.length > 0 && bytes + size > CLAIM_CHUNK_BYTES)) {
+    if (chunk.length === CLAIM_CHUNK || (chunk.length > 0 && bytes + size > CLAIM_CHUNK_BYTES)) {
       chunks.push(chunk);
       chunk = [];
       bytes = 0;
@@ -95,18 +109,33 @@ function commitChunks(entries: Deno.KvEntry<StoredMessage>[]): Deno.KvEntry<Stor
 export class Mailbox {
   #kv: Deno.Kv;
   #sends: SendCommitter;
+  #acks: AckCommitter;
+  /** Delivered and expired messages. */
+  readonly history: History;
 
   constructor(kv: Deno.Kv, options: MailboxOptions) {
     this.#kv = kv;
+    this.history = new History(kv, {
+      historyMs: options.historyMs ?? 0,
+      historyMax: options.historyMax ?? 0,
+    });
+    this.#acks = new AckCommitter(kv, this.history, {
+      retentionMs: options.retentionMs,
+      onDelivered: options.onDelivered ?? (() => {}),
+    });
     this.#sends = new SendCommitter(kv, {
       ...options,
       queuedCount: (toId) => this.queuedCount(toId),
     });
   }
 
-  /** Continues the message order of earlier brokers on this database, whatever the clock says. */
-  restoreOrder(): Promise<void> {
-    return this.#sends.restoreOrder();
+  /**
+   * Continues the message order of earlier brokers on this database, whatever the clock says,
+   * and reads the history's count.
+   */
+  async restoreOrder(): Promise<void> {
+    await this.#sends.restoreOrder();
+    await this.history.restore();
   }
 
   /**
@@ -119,8 +148,31 @@ export class Mailbox {
     text: string,
     now: number,
     idempotencyKey?: string,
+    place: ThreadPlace = NEW_THREAD,
   ): Promise<Message> {
-    return this.#sends.enqueue({ sender, text, now, idempotencyKey }, toId);
+    return this.#sends.enqueue({ sender, text, now, idempotencyKey, place }, toId);
+  }
+
+  /**
+   * Queues a copy for each of `recipients` (live peers) in one transaction, every copy its own
+   * message in one thread; a repeated `idempotencyKey` returns the first broadcast's copies.
+   */
+  broadcast(
+    sender: Sender,
+    recipients: PeerId[],
+    text: string,
+    now: number,
+    options: { idempotencyKey: string | undefined; place: ThreadPlace },
+  ): Promise<BroadcastOutcome> {
+    const { idempotencyKey, place } = options;
+    return this.#sends.broadcast({ sender, text, now, idempotencyKey, place }, recipients);
+  }
+
+  /** Who sent message `id` and in which thread, while it is within the retention; else null. */
+  async threadOf(id: string, now: number): Promise<ThreadRecord | null> {
+    if (id.length > 64) return null;
+    const entry = await this.#kv.get<ThreadRecord>(threadKey(id));
+    return entry.value && entry.value.expires_at > now ? entry.value : null;
   }
 
   /**
@@ -154,7 +206,7 @@ export class Mailbox {
       if (entry.value.expires_at <= now) expired.push(entry.value.id);
       else messages.push(messageOf(entry.value));
     }
-    if (expired.length > 0) await this.ack(toId, expired);
+    if (expired.length > 0) await this.#acks.remove(toId, expired, { now }, "expired");
     return { messages, cursor, more: limit !== undefined && read === limit };
   }
 
@@ -170,6 +222,7 @@ export class Mailbox {
     toId: PeerId,
     now: number,
     claimMs: number,
+    presenter?: Presenter,
   ): Promise<{ messages: Message[]; retryAt: number | null; more: boolean }> {
     const claimed: Message[] = [];
     let retryAt: number | null = null;
@@ -196,14 +249,14 @@ export class Mailbox {
     for (const chunk of commitChunks(free)) {
       const op = this.#kv.atomic();
       for (const entry of chunk) {
-        const record: StoredMessage = { ...entry.value, claimed_until: now + claimMs };
+        const record = claimedRecord(entry.value, now + claimMs, presenter);
         op.check(entry).set(entry.key, record, {
           expireIn: Math.max(1, entry.value.expires_at - now),
         });
       }
       // A conflict means another presenter claimed (or acknowledged) some of these meanwhile.
       if ((await op.commit()).ok) claimed.push(...chunk.map((entry) => messageOf(entry.value)));
-      else claimed.push(...await this.#claimEach(chunk, now, claimMs));
+      else claimed.push(...await this.#claimEach(chunk, now, claimMs, presenter));
     }
     return { messages: claimed, retryAt, more };
   }
@@ -212,13 +265,14 @@ export class Mailbox {
     entries: Deno.KvEntry<StoredMessage>[],
     now: number,
     claimMs: number,
+    presenter: Presenter | undefined,
   ): Promise<Message[]> {
     const claimed: Message[] = [];
     for (const { key } of entries) {
       const entry = await this.#kv.get<StoredMessage>(key);
       const stored = entry.value;
       if (!stored || (stored.claimed_until ?? 0) > now) continue;
-      const record: StoredMessage = { ...stored, claimed_until: now + claimMs };
+      const record = claimedRecord(stored, now + claimMs, presenter);
       const expireIn = Math.max(1, stored.expires_at - now);
       if ((await this.#kv.atomic().check(entry).set(key, record, { expireIn }).commit()).ok) {
         claimed.push(messageOf(stored));
@@ -227,43 +281,12 @@ export class Mailbox {
     return claimed;
   }
 
-  /** Deletes acknowledged messages of `toId`; returns how many were still queued. */
-  async ack(toId: PeerId, ids: string[]): Promise<number> {
-    let removed = 0;
-    for (let start = 0; start < ids.length; start += ACK_CHUNK) {
-      removed += await this.#ackChunk(toId, [...new Set(ids.slice(start, start + ACK_CHUNK))]);
-    }
-    return removed;
-  }
-
-  async #ackChunk(toId: PeerId, ids: string[]): Promise<number> {
-    for (;;) {
-      const entries = await getMany<StoredMessage>(this.#kv, ids.map((id) => inboxKey(toId, id)));
-      const present = entries.filter((entry) => entry.value !== null);
-      if (present.length === 0) return 0;
-      const counters = await this.#kv.getMany<[Deno.KvU64, Deno.KvU64]>([
-        enqueuedCounter(toId),
-        removedCounter(toId),
-      ]);
-      const [enqueued, removed] = counters;
-      const op = this.#kv.atomic();
-      for (const entry of present) {
-        op.check(entry).delete(entry.key);
-        const message = entry.value!;
-        if (message.from_kind === "peer") op.delete(outboxKey(message.from_id, message.id));
-      }
-      const left = (enqueued.value?.value ?? 0n) - (removed.value?.value ?? 0n) -
-        BigInt(present.length);
-      if (left <= 0n) {
-        // The inbox is empty now, so its counters go too: a sum or max mutation drops a key's
-        // expiry, and without this every peer ever messaged would keep two keys for good. A
-        // send committed meanwhile fails the check and this retries.
-        op.check(enqueued, removed).delete(enqueuedCounter(toId)).delete(removedCounter(toId));
-      } else {
-        op.sum(removedCounter(toId), BigInt(present.length));
-      }
-      if ((await op.commit()).ok) return present.length;
-    }
+  /**
+   * Moves acknowledged messages of `toId` from its inbox to the history (when kept) and marks
+   * them delivered in their senders' outboxes; returns how many were still queued.
+   */
+  ack(toId: PeerId, ids: string[], details: AckDetails = {}): Promise<number> {
+    return this.#acks.remove(toId, ids, details, "delivered");
   }
 
   /** How many messages are queued for `toId`. */
@@ -275,18 +298,19 @@ export class Mailbox {
     return Number((enqueued.value?.value ?? 0n) - (removed.value?.value ?? 0n));
   }
 
-  /** Messages `fromId` sent that are still queued, oldest first. */
-  async outbox(fromId: string, now: number): Promise<QueuedSend[]> {
-    const pending: QueuedSend[] = [];
-    for await (const entry of this.#kv.list<OutboxRecord>({ prefix: outboxPrefix(fromId) })) {
-      if (entry.value.expires_at <= now) continue;
-      pending.push({
-        message_id: String(entry.key[2]),
-        to_id: entry.value.to_id,
-        sent_at: entry.value.sent_at,
-      });
-    }
-    return pending;
+  /** The `limit` messages `fromId` sent last, newest first, with what became of each. */
+  outbox(fromId: string, now: number, limit = OUTBOX_RECENT): Promise<SentRecord[]> {
+    return this.#acks.outbox(fromId, now, limit);
+  }
+
+  /** The newest messages matching `query` (history and queued), oldest first. */
+  log(query: LogQuery, now: number): Promise<{ entries: LogEntry[]; more: boolean }> {
+    return readLog(this.#kv, this.history, query, now);
+  }
+
+  /** Deletes the history; resolves to how many messages it held. */
+  clearLog(): Promise<number> {
+    return clearLog(this.#kv, this.history);
   }
 
   /**
@@ -296,4 +320,14 @@ export class Mailbox {
   watchInbox(toId: PeerId): ReadableStream<unknown> {
     return this.#kv.watch([enqueuedCounter(toId)]);
   }
+}
+
+function claimedRecord(
+  stored: StoredMessage,
+  until: number,
+  presenter: Presenter | undefined,
+): StoredMessage {
+  const record: StoredMessage = { ...stored, claimed_until: until };
+  if (presenter) record.claimed_by = presenter;
+  return record;
 }

@@ -1,14 +1,17 @@
 /**
  * runBroker(): claim the port, open the database, serve until told to stop.
  * The port is claimed before the database is opened, so a second broker started at the same
- * moment exits before it touches the data.
+ * moment exits before it touches the data. Stopping is bounded: streams and connections are
+ * closed within seconds whatever the clients do, then the database is closed.
  *
  * @module
  */
 import type { Config } from "./config.ts";
 import { type BrokerCore, createBrokerCore } from "./core.ts";
-import { loadOrCreateSecret } from "./secret.ts";
+import { hookToken, loadOrCreateSecret } from "./secret.ts";
 import { errorMessage, log } from "./log.ts";
+import { type BrokerListener, listenBroker } from "./listen.ts";
+import { json } from "./http.ts";
 
 /** The broker could not start; the message says why and what to do. */
 export class BrokerStartError extends Error {
@@ -18,14 +21,24 @@ export class BrokerStartError extends Error {
 /** Runs the broker until SIGINT, SIGTERM or POST /shutdown. */
 export async function runBroker(config: Config): Promise<void> {
   const secret = await loadOrCreateSecret(config.secretPath, config.stateDir);
-  let markReady: (core: BrokerCore) => void = () => {};
-  const ready = new Promise<BrokerCore>((resolve) => markReady = resolve);
-  const server = listen(config.port, async (request) => (await ready).handle(request));
+  const ready = Promise.withResolvers<BrokerCore>();
+  // A request that came while the broker was starting is answered even when starting fails.
+  ready.promise.catch(() => {});
+  const server = await listen(config, secret, async (request) => {
+    let core: BrokerCore;
+    try {
+      core = await ready.promise;
+    } catch {
+      return json({ error: "The broker could not start", code: "internal" }, 503);
+    }
+    return core.handle(request);
+  });
   let kv: Deno.Kv;
   try {
     kv = await openDatabase(config.dbPath);
   } catch (error) {
-    await server.shutdown();
+    ready.reject(error);
+    await server.close();
     throw error;
   }
   const { promise: stopped, resolve: stop } = Promise.withResolvers<string>();
@@ -35,9 +48,11 @@ export async function runBroker(config: Config): Promise<void> {
     dbPath: config.dbPath,
     leaseMs: config.leaseMs,
     retentionMs: config.retentionMs,
+    historyMs: config.historyMs,
+    historyMax: config.historyMax,
     requestShutdown: () => stop("shutdown requested over the API"),
   });
-  markReady(core);
+  ready.resolve(core);
   const onSignal = (signal: Deno.Signal) => () => stop(`received ${signal}`);
   const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
   const listeners = signals.map((signal) => [signal, onSignal(signal)] as const);
@@ -48,17 +63,27 @@ export async function runBroker(config: Config): Promise<void> {
   log(`shutting down: ${reason}`);
   for (const [signal, listener] of listeners) Deno.removeSignalListener(signal, listener);
   core.close();
-  await server.shutdown();
+  await server.close();
   kv.close();
 }
 
-function listen(port: number, handler: Deno.ServeHandler): Deno.HttpServer {
+async function listen(
+  config: Config,
+  secret: string,
+  handler: Deno.ServeHandler,
+): Promise<BrokerListener> {
   try {
-    return Deno.serve({ hostname: "127.0.0.1", port, onListen: () => {} }, handler);
+    return await listenBroker(handler, {
+      port: config.port,
+      stateDir: config.stateDir,
+      credentials: { secret, hookToken: hookToken(secret) },
+      headerTimeoutMs: config.headerTimeoutMs,
+      idleTimeoutMs: config.idleTimeoutMs,
+    });
   } catch (error) {
     if (error instanceof Deno.errors.AddrInUse) {
       throw new BrokerStartError(
-        `Port ${port} is already in use: another broker is running (see "claude-peers status") or another program holds it (set CLAUDE_PEERS_PORT)`,
+        `Port ${config.port} is already in use: another broker is running (see "claude-peers status") or another program holds it (set CLAUDE_PEERS_PORT)`,
       );
     }
     throw error;

@@ -11,14 +11,18 @@ import type { PeerId, RegisterFields, Scope } from "./protocol.ts";
 import { hashToken, newPeerId, newSessionToken } from "./ids.ts";
 import { claudeSessionKey, endedKey, peerKey, PEERS, sessionKey } from "./kv_keys.ts";
 import { Refusal } from "./refusal.ts";
+import { defaultBase, freeDefaultName } from "./names.ts";
 
 /** A peer as stored. Times are milliseconds since the epoch. */
 export interface PeerRecord {
   id: PeerId;
+  /** Unique among live peers; kept by the peer across resumptions while nobody took it. */
+  name: string;
   pid: number;
   cwd: string;
   git_root: string | null;
   repo: string | null;
+  branch: string | null;
   tty: string | null;
   summary: string;
   /** The Claude Code session it serves, when Claude Code said. */
@@ -38,6 +42,8 @@ interface SessionRecord {
 interface EndedRecord {
   ended_at: number;
   expires_at: number;
+  /** The name it held, given back if the same session comes back and nobody took it. */
+  name?: string;
 }
 
 /** Lifetimes and limits the registry enforces. */
@@ -66,6 +72,10 @@ export class PeerRegistry {
   #options: PeerRegistryOptions;
   #sessions = new Map<string, SessionRecord>();
   #peers: Promise<Map<PeerId, PeerRecord>> | undefined;
+  /** When each peer last acted for its model; in memory only (a write per call would cost). */
+  #activity = new Map<PeerId, number>();
+  /** Registrations and renames run one at a time, so two live peers never take one name. */
+  #naming: Promise<unknown> = Promise.resolve();
 
   constructor(kv: Deno.Kv, options: PeerRegistryOptions) {
     this.#kv = kv;
@@ -73,7 +83,17 @@ export class PeerRegistry {
   }
 
   /** Registers a new peer, or resumes one whose session credential is still valid. */
-  async register(request: RegisterFields, now: number): Promise<Registration> {
+  register(request: RegisterFields, now: number): Promise<Registration> {
+    return this.#oneAtATime(() => this.#register(request, now));
+  }
+
+  #oneAtATime<T>(action: () => Promise<T>): Promise<T> {
+    const result = this.#naming.then(action);
+    this.#naming = result.catch(() => {});
+    return result;
+  }
+
+  async #register(request: RegisterFields, now: number): Promise<Registration> {
     const resumedId = request.resume
       ? await this.#resumable(request.resume.peer_id, request.resume.session, now)
       : null;
@@ -84,12 +104,16 @@ export class PeerRegistry {
     const peerId = resumedId ?? sessionPeer ?? await this.#newPeerId(now);
     const session = resumedId ? request.resume!.session : newSessionToken();
     const previous = (await this.#peerMap()).get(resumedId ?? sessionPeer ?? "");
+    const earlierName = previous?.name ??
+      (resumedId ?? sessionPeer ? (await this.#ended(peerId, now))?.name : undefined);
     const peer: PeerRecord = {
       id: peerId,
+      name: await this.#nameFor(peerId, earlierName, request, now),
       pid: request.pid,
       cwd: request.cwd,
       git_root: request.git_root,
       repo: request.repo,
+      branch: request.branch,
       tty: request.tty,
       summary: request.summary || previous?.summary || "",
       claude_session_id: request.claude_session_id ?? null,
@@ -115,7 +139,26 @@ export class PeerRegistry {
     }
     await op.commit();
     peers.set(peer.id, peer);
+    this.#activity.set(peer.id, now);
     return { peer, session, resumed: resumedId !== null || sessionPeer !== null };
+  }
+
+  /** The name `id` keeps (its earlier one, while no other live peer holds it) or a default. */
+  async #nameFor(
+    id: PeerId,
+    earlier: string | undefined,
+    fields: Pick<PeerRecord, "cwd" | "git_root" | "repo" | "branch">,
+    now: number,
+  ): Promise<string> {
+    const live = await this.listPeers(now);
+    const taken = new Set(live.filter((peer) => peer.id !== id).map((peer) => peer.name));
+    if (earlier && !taken.has(earlier)) return earlier;
+    return freeDefaultName(defaultBase(fields), fields.branch, (name) => taken.has(name));
+  }
+
+  async #ended(id: PeerId, now: number): Promise<EndedRecord | null> {
+    const entry = await this.#kv.get<EndedRecord>(endedKey(id));
+    return entry.value && entry.value.expires_at > now ? entry.value : null;
   }
 
   async #resumable(peerId: PeerId, session: string, now: number): Promise<PeerId | null> {
@@ -154,8 +197,24 @@ export class PeerRegistry {
 
   /** When the session of a peer that is no longer registered ended, or null if unknown. */
   async endedAt(id: PeerId, now: number): Promise<number | null> {
-    const entry = await this.#kv.get<EndedRecord>(endedKey(id));
-    return entry.value && entry.value.expires_at > now ? entry.value.ended_at : null;
+    return (await this.#ended(id, now))?.ended_at ?? null;
+  }
+
+  /** The live peer called `name`, or null. */
+  async findByName(name: string, now: number): Promise<PeerRecord | null> {
+    return (await this.listPeers(now)).find((peer) => peer.name === name) ?? null;
+  }
+
+  /** Notes that `id` acted for its model now (a tool call, a hook, a send). */
+  noteActivity(id: PeerId, now: number): void {
+    if (this.#activity.has(id) || this.#activity.size < 4 * this.#options.maxPeers) {
+      this.#activity.set(id, now);
+    }
+  }
+
+  /** When `peer` last acted for its model, as this broker saw it; else when it registered. */
+  lastActive(peer: PeerRecord): number {
+    return this.#activity.get(peer.id) ?? peer.registered_at;
   }
 
   /** A live peer, or null. */
@@ -233,8 +292,15 @@ export class PeerRegistry {
   /** Caps every lease at `now + graceMs`: after a broker restart, peers must reconnect. */
   async capLeases(now: number, graceMs: number): Promise<void> {
     const peers = await this.#peerMap();
+    const names = new Set([...peers.values()].map((peer) => peer.name).filter(Boolean));
     for (const peer of [...peers.values()]) {
       const capped = { ...peer, expires_at: Math.min(peer.expires_at, now + graceMs) };
+      // Records from before names carry none: they get a default now.
+      capped.branch ??= null;
+      if (!capped.name) {
+        capped.name = freeDefaultName(defaultBase(capped), null, (name) => names.has(name));
+        names.add(capped.name);
+      }
       await this.#kv.set(peerKey(peer.id), capped, { expireIn: graceMs });
       peers.set(peer.id, capped);
     }
@@ -247,8 +313,11 @@ export class PeerRegistry {
   async removePeer(id: PeerId, now: number): Promise<void> {
     const peers = await this.#peerMap();
     const ended: EndedRecord = { ended_at: now, expires_at: now + this.#options.retentionMs };
+    const name = peers.get(id)?.name;
+    if (name) ended.name = name;
     // Gone from the listings even when the write fails (a full disk): its lease then ends it.
     peers.delete(id);
+    this.#activity.delete(id);
     await this.#kv.atomic()
       .delete(peerKey(id))
       .set(endedKey(id), ended, { expireIn: this.#options.retentionMs })
@@ -256,20 +325,46 @@ export class PeerRegistry {
   }
 
   /** Sets a live peer's summary. */
-  async setSummary(id: PeerId, summary: string, now: number): Promise<void> {
-    // Liveness from the in-memory copy, which stays exact while a lease write fails.
+  async setSummary(id: PeerId, summary: string, now: number): Promise<PeerRecord> {
+    return await this.#update(id, now, (peer) => ({ ...peer, summary }));
+  }
+
+  /** Gives the live peer `id` the name `name` (valid, normalised); refused if another holds it. */
+  setName(id: PeerId, name: string, now: number): Promise<PeerRecord> {
+    return this.#oneAtATime(async () => {
+      const holder = await this.findByName(name, now);
+      if (holder && holder.id !== id) {
+        throw new Refusal(
+          "name_taken",
+          `Name "${name}" is taken by peer ${holder.id}`,
+        );
+      }
+      return await this.#update(id, now, (peer) => ({ ...peer, name }));
+    });
+  }
+
+  async #update(
+    id: PeerId,
+    now: number,
+    change: (peer: PeerRecord) => PeerRecord,
+  ): Promise<PeerRecord> {
     const peers = await this.#peerMap();
-    const live = peers.get(id);
-    if (!live || live.expires_at <= now) {
-      throw new Refusal("not_registered", `Peer "${id}" is not registered`);
+    for (;;) {
+      // Liveness from the in-memory copy, which stays exact while a lease write fails.
+      const live = peers.get(id);
+      if (!live || live.expires_at <= now) {
+        throw new Refusal("not_registered", `Peer "${id}" is not registered`);
+      }
+      const entry = await this.#kv.get<PeerRecord>(peerKey(id));
+      const peer = change(live);
+      const res = await this.#kv.atomic().check(entry).set(peerKey(id), peer, {
+        expireIn: Math.max(1, live.expires_at - now),
+      }).commit();
+      if (res.ok) {
+        peers.set(id, peer);
+        return peer;
+      }
     }
-    const entry = await this.#kv.get<PeerRecord>(peerKey(id));
-    const peer = { ...live, summary };
-    const res = await this.#kv.atomic().check(entry).set(peerKey(id), peer, {
-      expireIn: Math.max(1, live.expires_at - now),
-    }).commit();
-    if (!res.ok) return this.setSummary(id, summary, now);
-    peers.set(id, peer);
   }
 
   /**

@@ -50,6 +50,39 @@ export const PeerId = z.string().regex(
 /** A peer id. */
 export type PeerId = z.infer<typeof PeerId>;
 
+/**
+ * A peer's readable name: 1-32 of a-z 0-9 . _ - starting with a letter or digit, after trimming
+ * and lowercasing; never shaped like a peer id (8 letters or digits) nor like a scope (`@…`),
+ * so an address reads one way only.
+ */
+export const PeerName = z.string().trim().toLowerCase().regex(
+  /^[a-z0-9][a-z0-9._-]{0,31}$/,
+  "a name is 1-32 of a-z 0-9 . _ - starting with a letter or digit",
+).refine(
+  (name) => !/^[a-z0-9]{8}$/.test(name),
+  "a name cannot look like a peer id (8 letters or digits)",
+);
+/** A peer's readable name. */
+export type PeerName = z.infer<typeof PeerName>;
+
+/** Everyone live in a scope relative to the sender, but the sender. */
+export const BroadcastScope = z.enum(["@repo", "@directory", "@machine"]);
+/** Everyone live in a scope relative to the sender. */
+export type BroadcastScope = z.infer<typeof BroadcastScope>;
+
+/** Most recipients one broadcast reaches; a larger scope is refused. */
+export const MAX_FAN_OUT = 50;
+/** Broadcasts one sender may make per {@link BROADCAST_WINDOW_MS}. */
+export const MAX_BROADCASTS_PER_WINDOW = 3;
+/** The window of the broadcast rate limit, in ms. */
+export const BROADCAST_WINDOW_MS = 60_000;
+
+/** Where a message goes: a peer id, a peer name, or a broadcast scope. */
+export const Address = z.string().trim().min(1, "an address cannot be empty").max(
+  64,
+  "an address is at most 64 characters",
+);
+
 /** Where to look for peers. */
 export const Scope = z.enum(["machine", "directory", "repo"]);
 /** Where to look for peers. */
@@ -68,14 +101,18 @@ export type SenderKind = z.infer<typeof SenderKind>;
 /** A peer as listed by the broker. */
 export const Peer = z.object({
   id: PeerId,
+  name: z.string(),
   pid: z.number().int(),
   cwd: z.string(),
   git_root: z.string().nullable(),
   repo: z.string().nullable(),
+  branch: z.string().nullable(),
   tty: z.string().nullable(),
   summary: z.string(),
   registered_at: z.string(),
   last_seen: z.string(),
+  /** When the peer last called the broker for its model (a tool call, a hook, a send). */
+  last_active: z.string(),
   connected: z.boolean(),
   delivery: DeliveryMode,
 });
@@ -87,11 +124,19 @@ export const Message = z.object({
   id: z.string(),
   to_id: PeerId,
   from_id: z.string(),
+  /** The sender's name when it sent (a CLI sender's --from name, or "cli"). */
+  from_name: z.string(),
   from_kind: SenderKind,
   from_summary: z.string(),
   from_cwd: z.string(),
   text: z.string(),
   sent_at: z.string(),
+  /** The id of the thread's first message; a new message's own id. */
+  thread_id: z.string(),
+  /** The message this one answers, or null. */
+  reply_to: z.string().nullable(),
+  /** The scope a broadcast was sent to ("@repo"...), or null for a message to one peer. */
+  broadcast: z.string().nullable(),
 });
 /** A queued message. */
 export type Message = z.infer<typeof Message>;
@@ -102,6 +147,8 @@ export const RegisterRequest = z.object({
   cwd: z.string().min(1).max(4096),
   git_root: z.string().max(4096).nullable(),
   repo: z.string().max(4096).nullable(),
+  /** The git branch of `cwd`: part of the default name when a repository has two sessions. */
+  branch: z.string().max(256).nullable().default(null),
   tty: z.string().max(256).nullable(),
   summary: summaryText.default(""),
   resume: z.object({ peer_id: PeerId, session: z.string().min(1).max(128) }).optional(),
@@ -118,6 +165,7 @@ export type RegisterFields = z.output<typeof RegisterRequest>;
 /** POST /register reply: the peer id and the credential that proves it. */
 export const RegisterResponse = z.object({
   peer_id: PeerId,
+  name: z.string(),
   session: z.string(),
   resumed: z.boolean(),
 });
@@ -129,15 +177,21 @@ export const ListPeersRequest = z.object({ scope: Scope.default("machine") }).st
 /** POST /peers body. */
 export type ListPeersRequest = z.input<typeof ListPeersRequest>;
 
-/** POST /peers reply. */
-export const ListPeersResponse = z.object({ peers: z.array(Peer) });
+/** POST /peers reply; `self` is the calling peer, when a peer calls. */
+export const ListPeersResponse = z.object({ peers: z.array(Peer), self: Peer.optional() });
 /** POST /peers reply. */
 export type ListPeersResponse = z.infer<typeof ListPeersResponse>;
 
-/** POST /send: queue a message; the sender is the session's peer, or the CLI. */
+/**
+ * POST /send: queue a message; the sender is the session's peer, or the CLI. `to_id` is a peer
+ * id, a peer name (resolved to the id of its live holder now) or a broadcast scope; with
+ * `reply_to` and no `to_id`, the message goes to the replied message's sender only.
+ */
 export const SendRequest = z.object({
-  to_id: PeerId,
+  to_id: Address.optional(),
   text: z.string().min(1, "a message cannot be empty"),
+  /** The id of the message this one answers: the broker stamps the thread. */
+  reply_to: z.string().min(1).max(64).optional(),
   from_name: z.string().regex(
     /^[A-Za-z0-9_.-]{1,32}$/,
     "a sender name is 1-32 of A-Z a-z 0-9 _ . -",
@@ -146,21 +200,44 @@ export const SendRequest = z.object({
     .optional(),
   /** Retrying a send with the same key queues the message once. */
   idempotency_key: z.string().min(1).max(64).optional(),
-}).strict();
+}).strict().refine(
+  (send) => send.to_id !== undefined || send.reply_to !== undefined,
+  { message: "a message needs to_id, or reply_to to answer its sender", path: ["to_id"] },
+);
 /** POST /send body. */
 export type SendRequest = z.input<typeof SendRequest>;
 
-/** POST /send reply: the message id and how its recipient will hear it. */
-export const SendResponse = z.object({
+/** One recipient of a sent message: its copy and how it will hear it. */
+export const SentCopy = z.object({
   message_id: z.string(),
+  to_id: PeerId,
+  to_name: z.string(),
   recipient_connected: z.boolean(),
   recipient_delivery: DeliveryMode,
+});
+/** One recipient of a sent message. */
+export type SentCopy = z.infer<typeof SentCopy>;
+
+/**
+ * POST /send reply: the message id and how its recipient will hear it. A broadcast lists every
+ * copy in `copies` (the top-level fields are the first copy's) and the live peers of the scope
+ * it skipped because their queue was full.
+ */
+export const SendResponse = SentCopy.extend({
+  thread_id: z.string(),
+  reply_to: z.string().nullable(),
+  broadcast: z.string().nullable(),
+  copies: z.array(SentCopy),
+  skipped: z.array(z.string()),
 });
 /** POST /send reply. */
 export type SendResponse = z.infer<typeof SendResponse>;
 
 /** One message of a batch: what POST /send takes from a peer. */
-export const BatchedSend = SendRequest.omit({ from_name: true });
+export const BatchedSend = SendRequest.innerType().omit({ from_name: true }).refine(
+  (send) => send.to_id !== undefined || send.reply_to !== undefined,
+  { message: "a message needs to_id, or reply_to to answer its sender", path: ["to_id"] },
+);
 /** One message of a batch. */
 export type BatchedSend = z.input<typeof BatchedSend>;
 
@@ -191,6 +268,14 @@ export const ErrorCode = z.enum([
   "peer_not_found",
   /** The recipient's session has ended. */
   "peer_gone",
+  /** Another live peer has that name. */
+  "name_taken",
+  /** The replied-to message is unknown (never sent, or older than the retention). */
+  "message_not_found",
+  /** Too many broadcasts from one sender: the message names the wait in seconds. */
+  "rate_limited",
+  /** A broadcast's scope holds more peers than one message may reach. */
+  "too_many_recipients",
   /** The recipient has the most undelivered messages it may queue. */
   "queue_full",
   /** The broker serves the most peers it may. */
@@ -231,10 +316,29 @@ export const SendBatchResponse = z.object({ results: z.array(BatchResult) });
 /** POST /send_batch reply. */
 export type SendBatchResponse = z.infer<typeof SendBatchResponse>;
 
-/** POST /summary: a peer says what it is working on. */
-export const SummaryRequest = z.object({ summary: summaryText }).strict();
+/** POST /summary: a peer says what it is working on, and may take a name. */
+export const SummaryRequest = z.object({
+  summary: summaryText.optional(),
+  name: PeerName.optional(),
+})
+  .strict();
 /** POST /summary body. */
 export type SummaryRequest = z.input<typeof SummaryRequest>;
+
+/** POST /summary reply: the peer's name and summary now. */
+export const SummaryResponse = z.object({ name: z.string(), summary: z.string() });
+/** POST /summary reply. */
+export type SummaryResponse = z.infer<typeof SummaryResponse>;
+
+/** POST /name: a person names a live peer, given by id or by its current name. */
+export const NameRequest = z.object({ peer: Address, name: PeerName }).strict();
+/** POST /name body. */
+export type NameRequest = z.input<typeof NameRequest>;
+
+/** POST /name reply. */
+export const NameResponse = z.object({ id: PeerId, name: z.string(), previous: z.string() });
+/** POST /name reply. */
+export type NameResponse = z.infer<typeof NameResponse>;
 
 /** POST /inbox: the caller's queued, unacknowledged messages. */
 export const InboxResponse = z.object({ messages: z.array(Message) });
@@ -286,8 +390,23 @@ export interface HookContextReply {
   hookSpecificOutput: { hookEventName: string; additionalContext: string };
 }
 
-/** POST /ack: the caller has presented these messages; the broker deletes them. */
-export const AckRequest = z.object({ ids: z.array(z.string().max(64)).min(1).max(1000) }).strict();
+/**
+ * How a delivered message was shown to its recipient's model: pushed as a channel notification,
+ * printed by one of the session's Claude Code hooks, or put in a tool result (check_messages
+ * included).
+ */
+export const ShownVia = z.enum(["channel", "hook", "tool_result"]);
+/** How a delivered message was shown. */
+export type ShownVia = z.infer<typeof ShownVia>;
+
+/**
+ * POST /ack: the caller has presented these messages, `via` says how; the broker moves them
+ * from the inbox to the history. Without `via`, the broker derives it from the claim.
+ */
+export const AckRequest = z.object({
+  ids: z.array(z.string().max(64)).min(1).max(1000),
+  via: ShownVia.optional(),
+}).strict();
 /** POST /ack body. */
 export type AckRequest = z.input<typeof AckRequest>;
 
@@ -296,16 +415,33 @@ export const AckResponse = z.object({ removed: z.number().int() });
 /** POST /ack reply. */
 export type AckResponse = z.infer<typeof AckResponse>;
 
-/** A message the caller sent that its recipient has not acknowledged yet. */
-export const PendingSend = z.object({
+/**
+ * What became of a message: `queued` (not shown yet), `delivered` (shown to the recipient's
+ * model) or `expired` (not shown within the retention period, then dropped).
+ */
+export const DeliveryState = z.enum(["queued", "delivered", "expired"]);
+/** What became of a message. */
+export type DeliveryState = z.infer<typeof DeliveryState>;
+
+/** One message the caller sent, with what became of it. */
+export const SentStatus = z.object({
   message_id: z.string(),
   to_id: PeerId,
   sent_at: z.string(),
+  state: DeliveryState,
+  /** When it was shown (delivered) or dropped (expired); null while queued. */
+  state_at: z.string().nullable(),
+  /** How it was shown; null unless delivered. */
+  via: ShownVia.nullable(),
   recipient_connected: z.boolean(),
   recipient_delivery: DeliveryMode,
 });
-/** POST /outbox reply: the caller's sent messages not yet delivered. */
-export const OutboxResponse = z.object({ pending: z.array(PendingSend) });
+/** One message the caller sent, with what became of it. */
+export type SentStatus = z.infer<typeof SentStatus>;
+/** Most sent messages POST /outbox lists. */
+export const OUTBOX_RECENT = 10;
+/** POST /outbox reply: the caller's most recent sent messages, newest first. */
+export const OutboxResponse = z.object({ sent: z.array(SentStatus) });
 /** POST /outbox reply. */
 export type OutboxResponse = z.infer<typeof OutboxResponse>;
 
@@ -354,3 +490,105 @@ export function describeZodError(error: z.ZodError): string {
     return `${where}: ${issue.message}`;
   }).join("; ");
 }
+
+/** Most entries one POST /log returns. */
+export const MAX_LOG_ENTRIES = 1000;
+
+/**
+ * POST /log (user secret only, no peer session): the history and the queued messages, newest
+ * matches kept, oldest first. `peer` matches the sender or the recipient by id or name.
+ */
+export const LogRequest = z.object({
+  peer: z.string().min(1).max(64).optional(),
+  thread: z.string().min(1).max(64).optional(),
+  /** Only messages sent at or after this time. */
+  since: z.string().datetime({ offset: true }).optional(),
+  limit: z.number().int().min(1).max(MAX_LOG_ENTRIES).default(100),
+}).strict();
+/** POST /log body. */
+export type LogRequest = z.input<typeof LogRequest>;
+
+/** One message in the log: the message and what became of it. */
+export const LogEntry = Message.extend({
+  /** The recipient's name when the broker knew it. */
+  to_name: z.string().optional(),
+  state: DeliveryState,
+  state_at: z.string().nullable(),
+  via: ShownVia.nullable(),
+});
+/** One message in the log. */
+export type LogEntry = z.infer<typeof LogEntry>;
+
+/** POST /log reply; `more` when older matches were left out by the limit. */
+export const LogResponse = z.object({ entries: z.array(LogEntry), more: z.boolean() });
+/** POST /log reply. */
+export type LogResponse = z.infer<typeof LogResponse>;
+
+/** POST /log/clear reply: how many history records were deleted. */
+export const ClearLogResponse = z.object({ removed: z.number().int() });
+/** POST /log/clear reply. */
+export type ClearLogResponse = z.infer<typeof ClearLogResponse>;
+
+/** A peer as a live event shows it. */
+export const EventPeer = z.object({
+  id: PeerId,
+  name: z.string().optional(),
+  cwd: z.string(),
+  repo: z.string().nullable(),
+  branch: z.string().nullable().optional(),
+  summary: z.string(),
+});
+/** A peer as a live event shows it. */
+export type EventPeer = z.infer<typeof EventPeer>;
+
+const at = z.string();
+/** Longest `first_line` of a message_sent event, in characters. */
+export const EVENT_LINE_CHARS = 200;
+
+/**
+ * One line of the GET /events NDJSON body (user secret only): what happens on the broker, as
+ * it happens. `lagged` says a slow reader missed `dropped` events.
+ */
+export const BrokerEvent = z.discriminatedUnion("type", [
+  z.object({ type: z.literal("hello"), at, version: z.string() }),
+  z.object({ type: z.literal("peer_joined"), at, peer: EventPeer }),
+  z.object({ type: z.literal("peer_left"), at, peer_id: PeerId, name: z.string().optional() }),
+  z.object({
+    type: z.literal("summary_changed"),
+    at,
+    peer_id: PeerId,
+    name: z.string().optional(),
+    summary: z.string(),
+  }),
+  z.object({
+    type: z.literal("name_changed"),
+    at,
+    peer_id: PeerId,
+    name: z.string(),
+    previous: z.string().optional(),
+  }),
+  z.object({
+    type: z.literal("message_sent"),
+    at,
+    message_id: z.string(),
+    from_id: z.string(),
+    from_name: z.string().optional(),
+    from_kind: SenderKind,
+    to_id: PeerId,
+    to_name: z.string().optional(),
+    thread_id: z.string().optional(),
+    broadcast: z.string().nullable().optional(),
+    first_line: z.string().max(EVENT_LINE_CHARS + 1),
+  }),
+  z.object({
+    type: z.literal("message_delivered"),
+    at,
+    message_id: z.string(),
+    from_id: z.string(),
+    to_id: PeerId,
+    via: ShownVia,
+  }),
+  z.object({ type: z.literal("lagged"), at, dropped: z.number().int().positive() }),
+]);
+/** One line of the GET /events NDJSON body. */
+export type BrokerEvent = z.infer<typeof BrokerEvent>;

@@ -7,24 +7,26 @@
  */
 import {
   AckRequest,
-  type BatchResult,
   ListPeersRequest,
-  MAX_MESSAGE_BYTES,
+  NameRequest,
+  type NameResponse,
   type Peer,
+  PeerId,
   RegisterRequest,
-  SendBatchRequest,
-  SendRequest,
   SESSION_HEADER,
   SummaryRequest,
+  type SummaryResponse,
 } from "./protocol.ts";
 import type { PeerRecord } from "./peers.ts";
-import type { Sender } from "./mailbox.ts";
-import { describeError, errorResponse, json, readJson, requireJsonBody } from "./http.ts";
+import { errorResponse, json, readJson, requireJsonBody } from "./http.ts";
 import { callerOf, rejectBrowsers, requireSecret, sessionPeerId } from "./auth.ts";
 import { Refusal } from "./refusal.ts";
 import type { BrokerContext } from "./context.ts";
 import { deliveryOf, recipientDelivery } from "./delivery_mode.ts";
 import { claim, hookContext, wait } from "./claim_routes.ts";
+import { send, sendBatch } from "./send_routes.ts";
+import { clearHistory, events, readLog } from "./observe_routes.ts";
+import { nameEvent, summaryEvent } from "./event_payloads.ts";
 import { VERSION } from "./config.ts";
 import { brokerProof, CHALLENGE_PATTERN } from "./broker_proof.ts";
 import { log } from "./log.ts";
@@ -40,11 +42,15 @@ const routes: Record<string, Route> = {
   "POST /send": send,
   "POST /send_batch": sendBatch,
   "POST /summary": setSummary,
+  "POST /name": setName,
   "POST /inbox": inbox,
   "POST /claim": claim,
   "POST /wait": wait,
   "POST /ack": ack,
   "POST /outbox": outbox,
+  "POST /log": readLog,
+  "POST /log/clear": clearHistory,
+  "GET /events": events,
   "GET /stream": stream,
   "POST /shutdown": shutdown,
 };
@@ -88,14 +94,17 @@ async function health(request: Request, context: BrokerContext): Promise<Respons
 function toWirePeer(peer: PeerRecord, context: BrokerContext): Peer {
   return {
     id: peer.id,
+    name: peer.name ?? peer.id,
     pid: peer.pid,
     cwd: peer.cwd,
     git_root: peer.git_root,
     repo: peer.repo,
+    branch: peer.branch ?? null,
     tty: peer.tty,
     summary: peer.summary,
     registered_at: new Date(peer.registered_at).toISOString(),
     last_seen: new Date(peer.last_seen).toISOString(),
+    last_active: new Date(context.registry.lastActive(peer)).toISOString(),
     connected: context.connections.isConnected(peer.id),
     delivery: deliveryOf(peer, context),
   };
@@ -118,8 +127,17 @@ async function status(_request: Request, context: BrokerContext): Promise<Respon
 async function register(request: Request, context: BrokerContext): Promise<Response> {
   const body = await readJson(request, RegisterRequest);
   const result = await context.registry.register(body, Date.now());
-  log(`peer ${result.peer.id} ${result.resumed ? "resumed" : "registered"} (pid ${body.pid})`);
-  return json({ peer_id: result.peer.id, session: result.session, resumed: result.resumed });
+  log(
+    `peer ${result.peer.id} ${
+      result.resumed ? "resumed" : "registered"
+    } as ${result.peer.name} (pid ${body.pid})`,
+  );
+  return json({
+    peer_id: result.peer.id,
+    name: result.peer.name,
+    session: result.session,
+    resumed: result.resumed,
+  });
 }
 
 async function listPeers(request: Request, context: BrokerContext): Promise<Response> {
@@ -132,85 +150,50 @@ async function listPeers(request: Request, context: BrokerContext): Promise<Resp
   if (body.scope !== "machine" && !caller) {
     throw new Refusal("bad_request", `Scope "${body.scope}" needs a registered peer session`);
   }
+  if (callerId) context.registry.noteActivity(callerId, now);
   const peers = await context.registry.listPeersInScope(body.scope, caller, now);
-  return json({ peers: peers.map((peer) => toWirePeer(peer, context)) });
-}
-
-async function send(request: Request, context: BrokerContext): Promise<Response> {
-  const body = await readJson(request, SendRequest);
-  checkMessageSize(body.text);
-  const now = Date.now();
-  let sender: Sender;
-  if (request.headers.has(SESSION_HEADER)) {
-    if (body.from_name) throw new Refusal("bad_request", `"from_name" is only for CLI senders`);
-    sender = await peerSender(request, context, now);
-  } else {
-    sender = { id: body.from_name ?? "cli", kind: "cli", summary: "", cwd: "" };
-  }
-  const message = await context.mailbox.enqueue(
-    sender,
-    body.to_id,
-    body.text,
-    now,
-    body.idempotency_key,
-  );
   return json({
-    message_id: message.id,
-    recipient_connected: context.connections.isConnected(body.to_id),
-    recipient_delivery: await recipientDelivery(body.to_id, context),
+    peers: peers.map((peer) => toWirePeer(peer, context)),
+    ...(caller ? { self: toWirePeer(caller, context) } : {}),
   });
-}
-
-async function sendBatch(request: Request, context: BrokerContext): Promise<Response> {
-  const body = await readJson(request, SendBatchRequest);
-  const now = Date.now();
-  const sender = await peerSender(request, context, now);
-  // Every enqueue starts before the first await, so messages queue in the order given.
-  const outcomes = body.messages.map((item) => {
-    try {
-      checkMessageSize(item.text);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    return context.mailbox.enqueue(sender, item.to_id, item.text, now, item.idempotency_key);
-  });
-  const settled = await Promise.allSettled(outcomes);
-  const results: BatchResult[] = await Promise.all(settled.map(async (outcome, index) => {
-    if (outcome.status === "fulfilled") {
-      const toId = body.messages[index]!.to_id;
-      return {
-        ok: true as const,
-        message_id: outcome.value.id,
-        recipient_connected: context.connections.isConnected(toId),
-        recipient_delivery: await recipientDelivery(toId, context),
-      };
-    }
-    return { ok: false as const, ...describeError(outcome.reason) };
-  }));
-  return json({ results });
-}
-
-function checkMessageSize(text: string): void {
-  const size = new TextEncoder().encode(text).byteLength;
-  if (size > MAX_MESSAGE_BYTES) {
-    throw new Refusal(
-      "too_large",
-      `Message is ${size} bytes; the limit is ${MAX_MESSAGE_BYTES} bytes (split it or send a file path)`,
-    );
-  }
-}
-
-async function peerSender(request: Request, context: BrokerContext, now: number): Promise<Sender> {
-  const id = await sessionPeerId(request, context.registry);
-  const peer = await context.registry.getPeer(id, now);
-  return { id, kind: "peer", summary: peer?.summary ?? "", cwd: peer?.cwd ?? "" };
 }
 
 async function setSummary(request: Request, context: BrokerContext): Promise<Response> {
   const body = await readJson(request, SummaryRequest);
   const id = await sessionPeerId(request, context.registry);
-  await context.registry.setSummary(id, body.summary, Date.now());
-  return json({ ok: true });
+  const now = Date.now();
+  context.registry.noteActivity(id, now);
+  const before = await context.registry.getPeer(id, now);
+  let peer = body.name === undefined ? null : await context.registry.setName(id, body.name, now);
+  if (peer && before && peer.name !== before.name) {
+    const renamed = peer;
+    context.events.emit(() => nameEvent(renamed, before.name));
+  }
+  if (body.summary !== undefined) {
+    const summarised = await context.registry.setSummary(id, body.summary, now);
+    if (summarised.summary !== before?.summary) context.events.emit(() => summaryEvent(summarised));
+    peer = summarised;
+  }
+  peer ??= await context.registry.getPeer(id, now);
+  if (!peer) throw new Refusal("not_registered", `Peer "${id}" is not registered`);
+  return json({ name: peer.name, summary: peer.summary } satisfies SummaryResponse);
+}
+
+/** POST /name: a person (the CLI, with the user secret) names a live peer given by id or name. */
+async function setName(request: Request, context: BrokerContext): Promise<Response> {
+  const body = await readJson(request, NameRequest);
+  const now = Date.now();
+  const given = body.peer.toLowerCase();
+  const peer = PeerId.safeParse(body.peer).success
+    ? await context.registry.getPeer(body.peer, now)
+    : await context.registry.findByName(given, now);
+  if (!peer) {
+    throw new Refusal("peer_not_found", `No live peer has the id or name "${body.peer}"`);
+  }
+  const renamed = await context.registry.setName(peer.id, body.name, now);
+  log(`peer ${peer.id} renamed from ${peer.name} to ${renamed.name}`);
+  if (renamed.name !== peer.name) context.events.emit(() => nameEvent(renamed, peer.name));
+  return json({ id: peer.id, name: renamed.name, previous: peer.name } satisfies NameResponse);
 }
 
 async function inbox(request: Request, context: BrokerContext): Promise<Response> {
@@ -220,16 +203,26 @@ async function inbox(request: Request, context: BrokerContext): Promise<Response
 
 async function ack(request: Request, context: BrokerContext): Promise<Response> {
   const body = await readJson(request, AckRequest);
-  const { peerId } = await callerOf(request, context.registry);
-  return json({ removed: await context.mailbox.ack(peerId, body.ids) });
+  const { peerId, hook } = await callerOf(request, context.registry);
+  const now = Date.now();
+  const toName = (await context.registry.getPeer(peerId, now))?.name;
+  // A hook shows messages as a hook, whatever it says.
+  const via = hook ? "hook" : body.via;
+  const removed = await context.mailbox.ack(peerId, body.ids, {
+    now,
+    ...(via === undefined ? {} : { via }),
+    ...(toName === undefined ? {} : { toName }),
+  });
+  return json({ removed });
 }
 
 async function outbox(request: Request, context: BrokerContext): Promise<Response> {
   const id = await sessionPeerId(request, context.registry);
-  const pending = await context.mailbox.outbox(id, Date.now());
+  const sent = await context.mailbox.outbox(id, Date.now());
   return json({
-    pending: await Promise.all(pending.map(async (send) => ({
+    sent: await Promise.all(sent.map(async (send) => ({
       ...send,
+      state_at: send.state_at === null ? null : new Date(send.state_at).toISOString(),
       recipient_connected: context.connections.isConnected(send.to_id),
       recipient_delivery: await recipientDelivery(send.to_id, context),
     }))),

@@ -3,16 +3,26 @@
  * at a time (group commit): whatever arrived while the previous batch was being written goes
  * into the next transaction. That keeps ids in commit order per recipient and the queue limit
  * exact, at one write per batch. Each step of a commit is its own method: settle retries,
- * admit (recipient live, room in its queue), write.
+ * admit (recipient live, room in its queue), write. A broadcast writes every copy in one
+ * transaction while it holds each recipient (a {@link KeyedLock}), so per recipient the queue
+ * limit stays exact and ids commit in order. Every message's thread record is written with it.
  *
  * @module
  */
 import type { Message, PeerId } from "./protocol.ts";
 import { MessageIdGenerator } from "./ids.ts";
-import { enqueuedCounter, ID_FLOOR, inboxKey, outboxKey, sendKey } from "./kv_keys.ts";
-import { getMany, type OutboxRecord, type Sender, storedOf } from "./mail_records.ts";
+import { enqueuedCounter, ID_FLOOR, inboxKey, outboxKey, sendKey, threadKey } from "./kv_keys.ts";
+import {
+  getMany,
+  type OutboxRecord,
+  type Sender,
+  storedOf,
+  type ThreadPlace,
+  type ThreadRecord,
+} from "./mail_records.ts";
 import { Refusal } from "./refusal.ts";
 import { fulfilled, rejected, SerialBatcher } from "./serial_batcher.ts";
+import { KeyedLock } from "./keyed_lock.ts";
 
 /** One message to queue. */
 export interface PendingSend {
@@ -21,6 +31,20 @@ export interface PendingSend {
   now: number;
   /** Retrying a send with the same key queues the message once. */
   idempotencyKey: string | undefined;
+  /** Where it goes in a conversation. */
+  place: ThreadPlace;
+}
+
+/** The copies a broadcast queued, and the recipients skipped because their queue was full. */
+export interface BroadcastOutcome {
+  messages: Message[];
+  skipped: PeerId[];
+}
+
+/** What a broadcast's idempotency key remembers: its first copy (no text) and every copy. */
+interface BroadcastKeyRecord extends Message {
+  copies: { id: string; to_id: PeerId }[];
+  skipped: PeerId[];
 }
 
 /** What the send path enforces and asks of the rest of the broker. */
@@ -39,9 +63,13 @@ export interface SendCommitterOptions {
 
 type Outcome = PromiseSettledResult<Message>;
 
-/** Sends in one group commit; each writes up to 3 keys, well inside Deno KV's limits. */
+/** Sends in one group commit; each writes up to 4 keys, well inside Deno KV's limits. */
 const ENQUEUE_BATCH = 100;
 const ENQUEUE_BATCH_BYTES = 256 * 1024;
+/** What one broadcast may write in its one transaction, inside Deno KV's 800 KiB. */
+const BROADCAST_BYTES = 640 * 1024;
+/** A copy's bytes besides its text and sender fields: ids, keys, outbox and thread records. */
+const COPY_OVERHEAD_BYTES = 700;
 
 /** Group-commits sends, one batch per recipient at a time. */
 export class SendCommitter {
@@ -49,6 +77,7 @@ export class SendCommitter {
   #options: SendCommitterOptions;
   #ids = new MessageIdGenerator();
   #batchers = new Map<PeerId, SerialBatcher<PendingSend, Message>>();
+  #recipients = new KeyedLock();
 
   constructor(kv: Deno.Kv, options: SendCommitterOptions) {
     this.#kv = kv;
@@ -88,7 +117,65 @@ export class SendCommitter {
     return batcher.add(send);
   }
 
-  async #commitSends(toId: PeerId, batch: PendingSend[]): Promise<Outcome[]> {
+  /**
+   * Queues one copy of `send` for each of `recipients` (live peers) in one transaction: all of
+   * them or none. A recipient whose queue is full is skipped; when every one is, it is refused.
+   */
+  broadcast(send: PendingSend, recipients: PeerId[]): Promise<BroadcastOutcome> {
+    return this.#recipients.run(recipients, () => this.#broadcastHeld(send, recipients));
+  }
+
+  async #broadcastHeld(send: PendingSend, recipients: PeerId[]): Promise<BroadcastOutcome> {
+    const key = keyOf(send);
+    if (key) {
+      const earlier = (await this.#kv.get<BroadcastKeyRecord>(key)).value;
+      if (earlier?.copies) return outcomeOf(earlier);
+    }
+    const queued = await Promise.all(recipients.map((id) => this.#options.queuedCount(id)));
+    const admitted = recipients.filter((_, i) => queued[i]! < this.#options.maxQueued);
+    const skipped = recipients.filter((_, i) => queued[i]! >= this.#options.maxQueued);
+    if (admitted.length === 0) {
+      throw new Refusal(
+        "queue_full",
+        `Every peer in ${send.place.broadcast} has the most undelivered messages it may queue; try again once they read them`,
+      );
+    }
+    checkBroadcastSize(send, admitted.length);
+    const expireIn = this.#options.retentionMs;
+    const op = this.#kv.atomic();
+    const messages: Message[] = [];
+    let threadId = send.place.thread_id;
+    for (const toId of admitted) {
+      const message = this.#message(send, toId, threadId);
+      threadId ??= message.id;
+      this.#write1(op, send, message);
+      op.sum(enqueuedCounter(toId), 1n);
+      messages.push(message);
+    }
+    if (key) {
+      const record: BroadcastKeyRecord = {
+        ...messages[0]!,
+        text: "",
+        copies: messages.map((message) => ({ id: message.id, to_id: message.to_id })),
+        skipped,
+      };
+      op.check({ key, versionstamp: null }).set(key, record, { expireIn });
+    }
+    op.max(ID_FLOOR, BigInt(this.#ids.lastTime));
+    if (!(await op.commit()).ok) {
+      // The same key committed meanwhile: that broadcast is this one.
+      const earlier = (await this.#kv.get<BroadcastKeyRecord>(key!)).value;
+      if (earlier?.copies) return outcomeOf(earlier);
+      throw new Refusal("internal", "A broadcast's transaction conflicted; send it again");
+    }
+    return { messages, skipped };
+  }
+
+  #commitSends(toId: PeerId, batch: PendingSend[]): Promise<Outcome[]> {
+    return this.#recipients.run([toId], () => this.#commitHeld(toId, batch));
+  }
+
+  async #commitHeld(toId: PeerId, batch: PendingSend[]): Promise<Outcome[]> {
     const outcomes = new Map<PendingSend, Outcome>();
     const fresh = await this.#settleRetries(batch, outcomes);
     const accepted = await this.#admit(toId, fresh, outcomes);
@@ -165,7 +252,7 @@ export class SendCommitter {
     // A send key written elsewhere meanwhile failed a check, or one message broke the
     // transaction: settle them one by one (a retry then finds its earlier message).
     for (const send of sends) {
-      const [outcome] = await this.#commitSends(toId, [send]);
+      const [outcome] = await this.#commitHeld(toId, [send]);
       outcomes.set(send, outcome!);
     }
   }
@@ -186,26 +273,8 @@ export class SendCommitter {
         written.push([send, duplicate]);
         continue;
       }
-      const message: Message = {
-        id: this.#ids.next(send.now),
-        to_id: toId,
-        from_id: send.sender.id,
-        from_kind: send.sender.kind,
-        from_summary: send.sender.summary,
-        from_cwd: send.sender.cwd,
-        text: send.text,
-        sent_at: new Date(send.now).toISOString(),
-      };
-      const stored = storedOf(message, send.now + expireIn);
-      op.set(inboxKey(toId, message.id), stored, { expireIn });
-      if (send.sender.kind === "peer") {
-        const record: OutboxRecord = {
-          to_id: toId,
-          sent_at: message.sent_at,
-          expires_at: stored.expires_at,
-        };
-        op.set(outboxKey(send.sender.id, message.id), record, { expireIn });
-      }
+      const message = this.#message(send, toId, send.place.thread_id);
+      this.#write1(op, send, message);
       if (key) {
         // A retry needs the id, not the text (which would count twice against the KV limits).
         op.check({ key, versionstamp: null }).set(key, { ...message, text: "" }, { expireIn });
@@ -218,6 +287,73 @@ export class SendCommitter {
     op.max(ID_FLOOR, BigInt(this.#ids.lastTime));
     return { op, written };
   }
+
+  /** A new message of `send` for `toId`, in `threadId` (its own id when that is undefined). */
+  #message(send: PendingSend, toId: PeerId, threadId: string | undefined): Message {
+    const id = this.#ids.next(send.now);
+    return {
+      id,
+      to_id: toId,
+      from_id: send.sender.id,
+      from_name: send.sender.name,
+      from_kind: send.sender.kind,
+      from_summary: send.sender.summary,
+      from_cwd: send.sender.cwd,
+      text: send.text,
+      sent_at: new Date(send.now).toISOString(),
+      thread_id: threadId ?? id,
+      reply_to: send.place.reply_to,
+      broadcast: send.place.broadcast,
+    };
+  }
+
+  /** Adds the message's inbox record, its sender's outbox record and its thread record. */
+  #write1(op: Deno.AtomicOperation, send: PendingSend, message: Message): void {
+    const expireIn = this.#options.retentionMs;
+    const stored = storedOf(message, send.now + expireIn);
+    op.set(inboxKey(message.to_id, message.id), stored, { expireIn });
+    if (send.sender.kind === "peer") {
+      // Kept a retention period past the message's own expiry, so "expired" can be seen.
+      const record: OutboxRecord = {
+        to_id: message.to_id,
+        sent_at: message.sent_at,
+        expires_at: stored.expires_at + expireIn,
+        message_expires_at: stored.expires_at,
+      };
+      op.set(outboxKey(send.sender.id, message.id), record, { expireIn: 2 * expireIn });
+    }
+    const thread: ThreadRecord = {
+      from_id: message.from_id,
+      from_name: message.from_name,
+      from_kind: message.from_kind,
+      thread_id: message.thread_id,
+      broadcast: message.broadcast,
+      expires_at: stored.expires_at,
+    };
+    op.set(threadKey(message.id), thread, { expireIn });
+  }
+}
+
+function outcomeOf(earlier: BroadcastKeyRecord): BroadcastOutcome {
+  const { copies, skipped, ...first } = earlier;
+  return {
+    messages: copies.map((copy) => ({ ...first, id: copy.id, to_id: copy.to_id })),
+    skipped,
+  };
+}
+
+/** Refuses a broadcast whose copies would not fit one transaction, naming the text it may carry. */
+function checkBroadcastSize(send: PendingSend, copies: number): void {
+  const bytes = (text: string) => new TextEncoder().encode(text).byteLength;
+  const perCopy = COPY_OVERHEAD_BYTES + bytes(send.sender.cwd) + bytes(send.sender.summary) +
+    bytes(send.sender.name);
+  const textBytes = bytes(send.text);
+  if (copies * (perCopy + textBytes) <= BROADCAST_BYTES) return;
+  const most = Math.max(0, Math.floor(BROADCAST_BYTES / copies) - perCopy);
+  throw new Refusal(
+    "too_large",
+    `A broadcast to ${copies} peers may carry at most ${most} bytes of text (every copy is written at once), this one has ${textBytes}; send a shorter text or a file path`,
+  );
 }
 
 function keyOf(send: PendingSend): Deno.KvKey | undefined {

@@ -85,7 +85,7 @@ export class Waiters {
         if (woke === true || stopped.aborted) return;
         if (woke === false) signal = signals.read();
         const now = Date.now();
-        const { messages, retryAt } = await this.#mailbox.claim(peerId, now, CLAIM_MS);
+        const { messages, retryAt } = await this.#mailbox.claim(peerId, now, CLAIM_MS, "hook_wake");
         // Claimed after the waiter left: they come back when the claim runs out.
         if (stopped.aborted) return;
         if (messages.length > 0) return answer({ state: "messages", messages });

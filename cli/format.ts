@@ -30,18 +30,22 @@ export function duration(ms: number): string {
   return `${Math.floor(seconds / 86400)}d`;
 }
 
-/** The peers as an aligned table. */
-export function peersTable(peers: Peer[]): string {
+/**
+ * The peers as a table read at a glance: name, id, branch, directory, how it hears you, how
+ * long since it last acted for its model, summary. Long fields are cut (a directory keeps its
+ * end); everything a peer controls is terminal-safe.
+ */
+export function peersTable(peers: Peer[], now: number = Date.now()): string {
   return table(
-    ["ID", "PID", "CWD", "REPO", "SUMMARY", "LAST SEEN", "HEARS YOU"],
+    ["NAME", "ID", "BRANCH", "DIRECTORY", "HEARS YOU", "ACTIVE", "SUMMARY"],
     peers.map((peer) => [
+      truncate(terminalSafe(peer.name), 24),
       peer.id,
-      String(peer.pid),
-      terminalSafe(peer.cwd),
-      terminalSafe(peer.repo ?? "-"),
-      truncate(terminalSafe(peer.summary || "-"), 60),
-      ago(peer.last_seen),
+      truncate(terminalSafe(peer.branch ?? "-"), 20),
+      truncateStart(terminalSafe(peer.cwd), 36),
       HEARS[peer.delivery],
+      ago(peer.last_active, now),
+      truncate(terminalSafe(peer.summary || "-"), 50),
     ]),
   );
 }
@@ -83,4 +87,10 @@ export function terminalSafeJson(value: unknown): string {
 function truncate(text: string, length: number): string {
   const flat = text.replace(/\s+/g, " ");
   return flat.length > length ? `${flat.slice(0, length - 1)}…` : flat;
+}
+
+/** `text` cut at its start: a path keeps the directories nearest to it. */
+function truncateStart(text: string, length: number): string {
+  const flat = text.replace(/\s+/g, " ");
+  return flat.length > length ? `…${flat.slice(flat.length - length + 1)}` : flat;
 }

@@ -11,6 +11,9 @@ import { brokerCommand } from "./broker.ts";
 import { statusCommand } from "./status.ts";
 import { peersCommand } from "./peers.ts";
 import { sendCommand } from "./send.ts";
+import { nameCommand } from "./name.ts";
+import { logCommand } from "./log.ts";
+import { tailCommand } from "./tail.ts";
 import { killBrokerCommand } from "./kill_broker.ts";
 import { installCommand, uninstallCommand } from "./install.ts";
 import { doctorCommand } from "./doctor.ts";
@@ -26,6 +29,9 @@ export const COMMANDS: readonly Command[] = [
   statusCommand,
   peersCommand,
   sendCommand,
+  nameCommand,
+  logCommand,
+  tailCommand,
   killBrokerCommand,
   installCommand,
   uninstallCommand,

@@ -8,17 +8,21 @@ import type { Config } from "../broker/config.ts";
 import { BrokerClient } from "../broker/client.ts";
 import { ensureBroker } from "../broker/spawn.ts";
 import { print, UsageError } from "./fail.ts";
-import { PeerId } from "../broker/protocol.ts";
+import { type BroadcastScope, PeerId, PeerName } from "../broker/protocol.ts";
 import { terminalSafe } from "./format.ts";
 import type { Command } from "./command.ts";
 
-/** `claude-peers send [--from NAME] <peer-id> [message...]`. */
+/** `claude-peers send [--from NAME] <peer> [message...]`. */
 export const sendCommand: Command = {
   name: "send",
-  summary: "send a message to a peer: send <peer-id> [message...]",
-  help: `Usage: claude-peers send [--from NAME] <peer-id> [message...]
+  summary: "send a message: send <peer-id | name | @machine> [message...]",
+  help: `Usage: claude-peers send [--from NAME] <peer> [message...]
 
-Sends a message to a session. With no message or "-", the message is read from stdin.
+Sends a message to a session, given by peer id or name (a name reaches the session that
+holds it now), or to every live session with @machine (the CLI has no repository or
+directory of its own, so @repo and @directory are for sessions). With no message or "-",
+the message is read from stdin. A session answers a CLI message in its own conversation;
+the CLI has no inbox.
 
 Options:
   --from NAME   sender name shown to the recipient (default: cli)`,
@@ -32,13 +36,9 @@ async function runSend(args: string[], config: Config): Promise<number> {
     allowPositionals: true,
     strict: true,
   });
-  const [peerId, ...words] = positionals;
-  if (!peerId) throw new UsageError("send needs a peer id");
-  if (!PeerId.safeParse(peerId).success) {
-    throw new UsageError(
-      `"${terminalSafe(peerId)}" is not a peer id (8 lowercase letters or digits)`,
-    );
-  }
+  const [peer, ...words] = positionals;
+  if (!peer) throw new UsageError("send needs a peer id, a name or @machine");
+  checkAddress(peer);
   if (values.from !== undefined && PeerId.safeParse(values.from).success) {
     throw new UsageError(`--from "${values.from}" looks like a peer id: pick a name that does not`);
   }
@@ -48,13 +48,47 @@ async function runSend(args: string[], config: Config): Promise<number> {
   if (text.trim() === "") throw new UsageError("the message is empty");
   await ensureBroker(config);
   const reply = await new BrokerClient(config).send({
-    to_id: peerId,
+    to_id: peer,
     text,
     ...(values.from === undefined ? {} : { from_name: values.from }),
   });
-  const state = reply.recipient_connected ? "delivered to a connected session" : "queued";
-  print(`Sent message ${reply.message_id} to ${peerId} (${state})`);
+  const state = (connected: boolean) => connected ? "delivered to a connected session" : "queued";
+  if (reply.broadcast === null) {
+    print(
+      `Sent message ${reply.message_id} to ${reply.to_name} (${reply.to_id}, ${
+        state(reply.recipient_connected)
+      })`,
+    );
+    return 0;
+  }
+  print(`Broadcast to ${reply.broadcast}: ${reply.copies.length} sessions`);
+  for (const copy of reply.copies) {
+    print(
+      `  ${copy.to_name} (${copy.to_id}): ${copy.message_id}, ${state(copy.recipient_connected)}`,
+    );
+  }
+  if (reply.skipped.length > 0) print(`  skipped (inbox full): ${reply.skipped.join(", ")}`);
   return 0;
+}
+
+const SESSION_SCOPES: readonly string[] = ["@repo", "@directory"] satisfies BroadcastScope[];
+
+/** Refuses, as a usage error, what can be neither a peer id, a name nor @machine. */
+function checkAddress(peer: string): void {
+  const lowered = peer.toLowerCase();
+  if (SESSION_SCOPES.includes(lowered)) {
+    throw new UsageError(
+      `the CLI has no repository or directory of its own: use @machine, or send to a name`,
+    );
+  }
+  if (lowered === "@machine" || PeerId.safeParse(peer).success) return;
+  if (!PeerName.safeParse(peer).success) {
+    throw new UsageError(
+      `"${
+        terminalSafe(peer)
+      }" is not a peer id (8 lowercase letters or digits), a name or @machine`,
+    );
+  }
 }
 
 async function readStdin(): Promise<string> {

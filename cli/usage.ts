@@ -25,5 +25,7 @@ Environment:
   CLAUDE_PEERS_PORT      broker port (default 7899)
   CLAUDE_PEERS_DB        database file (default ~/.claude-peers.db)
   CLAUDE_PEERS_CHANNEL   on | off | auto: push messages as channel notifications
+  CLAUDE_PEERS_HISTORY_DAYS, CLAUDE_PEERS_HISTORY_MAX
+                         how long (default 7) and how many (10000) delivered messages are kept
   OPENAI_API_KEY         enables the auto-summary`;
 }

@@ -13,6 +13,12 @@ const ADVICE: Partial<Record<BrokerError["code"], string>> = {
   peer_gone:
     "That session has ended and will not read new messages; call list_peers to find an active session.",
   queue_full: "Wait until that session has read its messages, then send again.",
+  name_taken: "Pick another name; list_peers shows the names in use.",
+  message_not_found:
+    "Check the message_id you answer; to start a new conversation, send without reply_to.",
+  rate_limited:
+    "Do not retry the broadcast now; send to the one peer who needs it, or wait the time named.",
+  too_many_recipients: "Broadcast to a narrower scope (@repo or @directory), or send to names.",
   too_large: "Send a shorter message, or write the text to a file and send its path.",
   storage_full:
     "Nothing was sent. Tell the user that the disk holding the claude-peers database is full; once space is freed, send again (no restart needed).",

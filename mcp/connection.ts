@@ -9,7 +9,7 @@ import { setTimeout as delay } from "node:timers/promises";
 import type { Config } from "../broker/config.ts";
 import { BrokerClient, BrokerError, BrokerUnavailableError } from "../broker/client.ts";
 import { ensureBroker } from "../broker/spawn.ts";
-import type { Message, PeerId } from "../broker/protocol.ts";
+import type { Message, PeerId, SummaryResponse } from "../broker/protocol.ts";
 import type { SessionContext } from "./context.ts";
 import { errorMessage, log } from "../broker/log.ts";
 
@@ -44,6 +44,7 @@ export class PeerConnection {
   #client: BrokerClient;
   #abort = new AbortController();
   #peerId: PeerId | undefined;
+  #name: string | undefined;
   #summary = "";
   #ready!: PromiseWithResolvers<void>;
   #isReady = false;
@@ -63,6 +64,11 @@ export class PeerConnection {
   /** This peer's id once registered. */
   get peerId(): PeerId | undefined {
     return this.#peerId;
+  }
+
+  /** This peer's name as the broker last said. */
+  get name(): string | undefined {
+    return this.#name;
   }
 
   /** The summary this peer last set. */
@@ -108,10 +114,20 @@ export class PeerConnection {
     }
   }
 
-  /** Sets the summary now and on every later re-registration. */
-  async setSummary(summary: string): Promise<void> {
-    this.#summary = summary;
-    await this.call((client) => client.setSummary(summary));
+  /**
+   * Sets the summary (now and on every later re-registration) and the name, either or both;
+   * the broker keeps the name with the peer across re-registrations.
+   */
+  async setSummary(change: { summary?: string; name?: string }): Promise<SummaryResponse> {
+    const reply = await this.call((client) => client.setSummary(change));
+    this.#summary = reply.summary;
+    this.#name = reply.name;
+    return reply;
+  }
+
+  /** Notes the name the broker reports for this peer (a person may have renamed it). */
+  noteName(name: string): void {
+    this.#name = name;
   }
 
   /** Ends the stream (the broker then drops this peer from listings) and stops reconnecting. */
@@ -162,6 +178,7 @@ export class PeerConnection {
       cwd: this.#context.cwd,
       git_root: this.#context.gitRoot,
       repo: this.#context.repo,
+      branch: this.#context.branch,
       tty: this.#context.tty,
       summary: this.#summary,
       channel: this.#options.channel ?? false,
@@ -173,6 +190,7 @@ export class PeerConnection {
     }
     this.#peerId = reply.peer_id;
     this.#refusal = undefined;
+    this.#name = reply.name;
     this.#isReady = true;
     this.#ready.resolve();
   }

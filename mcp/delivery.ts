@@ -15,7 +15,12 @@
  * @module
  */
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
-import { MAX_QUEUED_PER_PEER, type Message, type Presenter } from "../broker/protocol.ts";
+import {
+  MAX_QUEUED_PER_PEER,
+  type Message,
+  type Presenter,
+  type ShownVia,
+} from "../broker/protocol.ts";
 import { renderMessages } from "../broker/envelope.ts";
 import { errorMessage, log } from "../broker/log.ts";
 import { fulfilled, SerialBatcher } from "../broker/serial_batcher.ts";
@@ -35,8 +40,8 @@ export interface DeliveryOptions {
   notify: (notification: ChannelNotification) => Promise<void>;
   /** Claims a page of this peer's unclaimed messages at the broker for `presenter`. */
   claim: (presenter: Presenter) => Promise<ClaimedPage>;
-  /** Tells the broker these messages were presented. */
-  ack: (ids: string[]) => Promise<void>;
+  /** Tells the broker these messages were presented, and how. */
+  ack: (ids: string[], via: ShownVia) => Promise<void>;
   /** Resolves once the MCP client has initialized: a notification sent earlier may be dropped. */
   clientReady?: Promise<void>;
   /** The first wait before failed acknowledgements are sent again (it doubles). @default 1000 */
@@ -48,6 +53,12 @@ const REMEMBERED_IDS = 20_000;
 export const MAX_PUSHES_IN_FLIGHT = 8;
 /** Announced ids kept as the hint that messages wait: the broker queues no more per peer. */
 const MAX_WAITING_HINTS = MAX_QUEUED_PER_PEER;
+
+/** A message shown here, to acknowledge. */
+interface Shown {
+  id: string;
+  via: ShownVia;
+}
 /** Most ids in one POST /ack. */
 const MAX_ACK_IDS = 1000;
 const ACK_RETRY_MS = 1_000;
@@ -56,13 +67,16 @@ const ACK_RETRY_MAX_MS = 30_000;
 /** Exactly-once presentation of the messages one peer receives. */
 export class Delivery {
   #options: DeliveryOptions;
-  #presented = new Set<string>();
+  /** Messages shown here, and how (a duplicate is acknowledged the same way). */
+  #presented = new Map<string, ShownVia>();
   /** Messages the stream announced and nobody here has shown: a hint to claim. */
   #waiting = new Set<string>();
-  #acks: SerialBatcher<string, undefined>;
+  #acks: SerialBatcher<Shown, undefined>;
+  /** The newest acknowledgement: batches go one at a time, so it settles after all before it. */
+  #lastAck: Promise<unknown> = Promise.resolve();
   #pushing: Promise<void>;
   /** Shown, but the broker did not take the acknowledgement (a full disk, a restart). */
-  #unacked = new Set<string>();
+  #unacked = new Map<string, ShownVia>();
   #ackRetry: ReturnType<typeof setTimeout> | undefined;
   #ackRetryMs: number;
   #pushesInFlight = 0;
@@ -76,15 +90,18 @@ export class Delivery {
     this.#pushing = options.clientReady ?? Promise.resolve();
     this.#ackRetryMs = options.ackRetryMs ?? ACK_RETRY_MS;
     this.#acks = new SerialBatcher({
-      commit: async (ids) => {
-        try {
-          await options.ack(ids);
-          this.#ackRetryMs = options.ackRetryMs ?? ACK_RETRY_MS;
-        } catch (error) {
-          log(`acknowledgement of ${ids.length} messages failed: ${errorMessage(error)}`);
-          this.#retryAcks(ids);
+      commit: async (shown) => {
+        for (const via of new Set(shown.map((each) => each.via))) {
+          const ids = shown.filter((each) => each.via === via).map((each) => each.id);
+          try {
+            await options.ack(ids, via);
+            this.#ackRetryMs = options.ackRetryMs ?? ACK_RETRY_MS;
+          } catch (error) {
+            log(`acknowledgement of ${ids.length} messages failed: ${errorMessage(error)}`);
+            this.#retryAcks(ids, via);
+          }
         }
-        return ids.map(() => fulfilled(undefined));
+        return shown.map(() => fulfilled(undefined));
       },
       take: (waiting) => Math.min(waiting.length, MAX_ACK_IDS),
     });
@@ -101,20 +118,21 @@ export class Delivery {
    * notifications already in flight (Claude Code reads slower than the broker sends).
    */
   receive(message: Message): Promise<void> {
-    if (this.#presented.has(message.id)) {
-      this.#acknowledge(message.id);
+    const shownBefore = this.#presented.get(message.id);
+    if (shownBefore) {
+      this.#acknowledge(message.id, shownBefore);
       return Promise.resolve();
     }
     if (!this.#options.channel) {
       this.#noteWaiting(message.id);
       return Promise.resolve();
     }
-    this.#markPresented(message.id);
+    this.#markPresented(message.id, "channel");
     this.#pushesInFlight++;
     this.#pushing = this.#pushing.then(async () => {
       try {
         await this.#options.notify(toChannelNotification(message));
-        this.#acknowledge(message.id);
+        this.#acknowledge(message.id, "channel");
       } catch (error) {
         // Not written: forget it so the broker's next stream presents it again.
         this.#presented.delete(message.id);
@@ -174,6 +192,12 @@ export class Delivery {
     return this.#pushing;
   }
 
+  /** Resolves when every accepted push is written and every acknowledgement sent (or failed). */
+  async settled(): Promise<void> {
+    await this.#pushing;
+    await this.#lastAck;
+  }
+
   /** Claims, marks presented and acknowledges; the broker gives each message to one claimer. */
   async #claim(presenter: Presenter): Promise<Message[]> {
     const hinted = [...this.#waiting];
@@ -185,16 +209,16 @@ export class Delivery {
       .sort((a, b) => a.id < b.id ? -1 : 1);
     for (const message of claimed) {
       this.#waiting.delete(message.id);
-      this.#markPresented(message.id);
-      this.#acknowledge(message.id);
+      this.#markPresented(message.id, "tool_result");
+      this.#acknowledge(message.id, "tool_result");
     }
     return messages;
   }
 
-  #markPresented(id: string): void {
-    this.#presented.add(id);
+  #markPresented(id: string, via: ShownVia): void {
+    this.#presented.set(id, via);
     if (this.#presented.size > REMEMBERED_IDS) {
-      this.#presented.delete(this.#presented.values().next().value!);
+      this.#presented.delete(this.#presented.keys().next().value!);
     }
   }
 
@@ -203,8 +227,8 @@ export class Delivery {
    * broker could not write (a full disk) leaves its queue once it can, and is not shown again
    * by a later server of this session. A timer runs only while acknowledgements fail.
    */
-  #retryAcks(ids: string[]): void {
-    for (const id of ids) this.#unacked.add(id);
+  #retryAcks(ids: string[], via: ShownVia): void {
+    for (const id of ids) this.#unacked.set(id, via);
     if (this.#ackRetry !== undefined) return;
     const wait = this.#ackRetryMs;
     this.#ackRetryMs = Math.min(wait * 2, ACK_RETRY_MAX_MS);
@@ -212,13 +236,13 @@ export class Delivery {
       this.#ackRetry = undefined;
       const again = [...this.#unacked];
       this.#unacked.clear();
-      for (const id of again) this.#acknowledge(id);
+      for (const [id, via] of again) this.#acknowledge(id, via);
     }, wait);
     Deno.unrefTimer(this.#ackRetry);
   }
 
   /** One acknowledgement request at a time; ids arriving meanwhile go in the next batch. */
-  #acknowledge(id: string): void {
-    void this.#acks.add(id);
+  #acknowledge(id: string, via: ShownVia): void {
+    this.#lastAck = this.#acks.add({ id, via });
   }
 }

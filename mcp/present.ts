@@ -15,19 +15,21 @@ export interface ChannelNotification {
   meta: Record<string, string>;
 }
 
-/** The channel notification for `message`. */
+/** The channel notification for `message`; thread facts only when it has them. */
 export function toChannelNotification(message: Message): ChannelNotification {
-  return {
-    content: escapeBody(message.text),
-    meta: {
-      from_id: escapeAttribute(message.from_id),
-      from_kind: message.from_kind,
-      from_summary: escapeAttribute(message.from_summary),
-      from_cwd: escapeAttribute(message.from_cwd),
-      sent_at: message.sent_at,
-      message_id: message.id,
-    },
+  const meta: Record<string, string> = {
+    from_id: escapeAttribute(message.from_id),
+    from_name: escapeAttribute(message.from_name),
+    from_kind: message.from_kind,
+    from_summary: escapeAttribute(message.from_summary),
+    from_cwd: escapeAttribute(message.from_cwd),
+    sent_at: message.sent_at,
+    message_id: escapeAttribute(message.id),
+    thread_id: escapeAttribute(message.thread_id),
   };
+  if (message.reply_to !== null) meta.reply_to = escapeAttribute(message.reply_to);
+  if (message.broadcast !== null) meta.broadcast = escapeAttribute(message.broadcast);
+  return { content: escapeBody(message.text), meta };
 }
 
 /** After a page of messages, when the broker holds more than one claim takes. */

@@ -37,8 +37,8 @@ export class SendQueue {
     return messages.map((_, index) => {
       const result = results[index];
       if (result?.ok) {
-        const { message_id, recipient_connected, recipient_delivery } = result;
-        return fulfilled({ message_id, recipient_connected, recipient_delivery });
+        const { ok: _ok, ...reply } = result;
+        return fulfilled(reply);
       }
       return rejected(
         result

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { setTimeout as delay } from "node:timers/promises";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { type Config, VERSION } from "../broker/config.ts";
 import type { SessionContext } from "./context.ts";
@@ -69,8 +70,8 @@ export function createPeerServer(deps: PeerServerDeps): PeerServer {
       const { messages, more } = await connection.call((client) => client.claim({ presenter }));
       return { messages, more };
     },
-    ack: async (ids) => {
-      await connection.call((client) => client.ack(ids));
+    ack: async (ids, via) => {
+      await connection.call((client) => client.ack(ids, via));
     },
   });
   const ctx: ToolContext = {
@@ -84,7 +85,7 @@ export function createPeerServer(deps: PeerServerDeps): PeerServer {
 
   let started = false;
   let closed: Promise<void> | undefined;
-  const close = (): Promise<void> => closed ??= shutDown(connection, server);
+  const close = (): Promise<void> => closed ??= shutDown(connection, server, delivery);
   return {
     server,
     connection,
@@ -102,8 +103,25 @@ export function createPeerServer(deps: PeerServerDeps): PeerServer {
   };
 }
 
-/** Closes the stream first, so the broker drops the peer before the client sees the end. */
-async function shutDown(connection: PeerConnection, server: McpServer): Promise<void> {
+/** How long closing waits for acknowledgements of messages already shown. */
+const SETTLE_MS = 2_000;
+
+/**
+ * Sends the acknowledgements of what was shown (so the sender sees it delivered, and it is not
+ * shown again), then closes the stream, so the broker drops the peer before the client sees the
+ * end.
+ */
+async function shutDown(
+  connection: PeerConnection,
+  server: McpServer,
+  delivery: Delivery,
+): Promise<void> {
+  const waited = new AbortController();
+  await Promise.race([
+    delivery.settled(),
+    delay(SETTLE_MS, undefined, { signal: waited.signal }).catch(() => {}),
+  ]);
+  waited.abort();
   await connection.close();
   await server.close().catch(() => {});
 }

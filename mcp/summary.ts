@@ -15,7 +15,7 @@ import type { ToolContext } from "./tools/context.ts";
 export function startAutoSummary(config: Config, ctx: ToolContext): void {
   generateSummary(config, ctx.session).then(async (summary) => {
     if (ctx.summarySetByModel) return;
-    await ctx.connection.setSummary(summary);
+    await ctx.connection.setSummary({ summary });
     log(`auto-summary set: ${summary}`);
   }).catch((error) => log(`auto-summary failed: ${errorMessage(error)}`));
 }

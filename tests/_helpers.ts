@@ -29,4 +29,5 @@ export {
   type SpawnMcpOptions,
 } from "./_fixtures/mcp.ts";
 export { type CliResult, runCli } from "./_fixtures/cli.ts";
+export { startTail, type TailProcess } from "./_fixtures/tail.ts";
 export { ON_WINDOWS, posixTestName, waitFor } from "./_fixtures/wait.ts";

@@ -21,12 +21,15 @@ Deno.test("status, peers and send work against a running broker", async () => {
 
   const table = await runCli(testEnv, ["peers"]);
   assert.equal(table.code, 0);
-  assert.match(table.stdout, /^ID +PID +CWD +REPO +SUMMARY +LAST SEEN +HEARS YOU$/m);
-  assert.match(table.stdout, new RegExp(`^${bobId} +${bob.pid()} +`, "m"));
+  assert.match(table.stdout, /^NAME +ID +BRANCH +DIRECTORY +HEARS YOU +ACTIVE +SUMMARY$/m);
+  assert.match(
+    table.stdout,
+    new RegExp(`^\\S+ +${bobId} +- +\\S+ +live \\(channel\\) +\\d+s ago +-$`, "m"),
+  );
 
   const words = await runCli(testEnv, ["send", bobId, "run", "the", "tests"]);
   assert.equal(words.code, 0, words.stderr);
-  assert.match(words.stdout, new RegExp(`Sent message \\S+ to ${bobId}`));
+  assert.match(words.stdout, new RegExp(`Sent message \\S+ to \\S+ \\(${bobId}, `));
   const dash = await runCli(testEnv, ["send", "--from", "ci-bot", bobId, "-"], "from stdin\n");
   assert.equal(dash.code, 0, dash.stderr);
   const bare = await runCli(testEnv, ["send", bobId], "bare stdin");
@@ -45,10 +48,14 @@ Deno.test("status, peers and send work against a running broker", async () => {
   assert.equal(unknown.code, 1);
   assert.match(unknown.stderr, /Peer "zzzzzzzz" is not registered/);
   assert.match(unknown.stderr, /run "claude-peers peers"/, "advice for a person");
-  // A malformed id is a usage error (exit 2), as documented; so is a --from shaped like an id.
-  const badId = await runCli(testEnv, ["send", "NOT-AN-ID", "hello"]);
+  // A malformed address is a usage error (exit 2), as documented; so is a --from shaped like
+  // an id, and a scope the CLI has none of.
+  const badId = await runCli(testEnv, ["send", "not an id!", "hello"]);
   assert.equal(badId.code, 2);
-  assert.match(badId.stderr, /"NOT-AN-ID" is not a peer id/);
+  assert.match(badId.stderr, /"not an id!" is not a peer id .*, a name or @machine/);
+  const noRepo = await runCli(testEnv, ["send", "@repo", "hello"]);
+  assert.equal(noRepo.code, 2);
+  assert.match(noRepo.stderr, /the CLI has no repository or directory of its own/);
   const posing = await runCli(testEnv, ["send", "--from", "k3x9ab12", bobId, "hello"]);
   assert.equal(posing.code, 2);
   assert.match(posing.stderr, /looks like a peer id/);
@@ -142,6 +149,7 @@ Deno.test("peers, peers --json and status print what a peer controls without its
     tty: null,
     summary: `summary${hostile}`,
   });
+  // deno-lint-ignore no-control-regex
   const raw = /[\u001b\u0007\u009b\u202e]/;
   for (const args of [["peers"], ["peers", "--json"], ["status"]]) {
     const result = await runCli(testEnv, args);

@@ -29,3 +29,26 @@ Deno.test("the Claude Code session and pid come from Claude Code's variables, wh
   assert.equal(odd.claudeSessionId, undefined);
   assert.equal(odd.claudePid, undefined);
 });
+
+Deno.test("the history keeps 7 days or 10,000 messages unless told, and 0 turns it off", () => {
+  const defaults = configOf({});
+  assert.equal(defaults.historyMs, 7 * 86_400_000);
+  assert.equal(defaults.historyMax, 10_000);
+  assert.equal(configOf({ CLAUDE_PEERS_HISTORY_DAYS: "0" }).historyMs, 0);
+  assert.equal(configOf({ CLAUDE_PEERS_HISTORY_MAX: "0" }).historyMax, 0);
+  assert.throws(
+    () => configOf({ CLAUDE_PEERS_HISTORY_MAX: "-1" }),
+    /CLAUDE_PEERS_HISTORY_MAX "-1"/,
+  );
+  assert.throws(() => configOf({ CLAUDE_PEERS_HISTORY_DAYS: "1.5" }), /HISTORY_DAYS "1.5"/);
+});
+
+Deno.test("a retention in milliseconds wins over hours, and NO_COLOR counts when not empty", () => {
+  assert.equal(configOf({}).retentionMs, 24 * 3_600_000);
+  const short = configOf({ CLAUDE_PEERS_RETENTION_MS: "3000", CLAUDE_PEERS_RETENTION_HOURS: "5" });
+  assert.equal(short.retentionMs, 3_000);
+  assert.throws(() => configOf({ CLAUDE_PEERS_RETENTION_MS: "10" }), /RETENTION_MS "10"/);
+  assert.equal(configOf({}).noColor, false);
+  assert.equal(configOf({ NO_COLOR: "" }).noColor, false);
+  assert.equal(configOf({ NO_COLOR: "1" }).noColor, true);
+});

@@ -1,13 +1,14 @@
 /**
- * Delivery in process, with the broker's claim and acknowledgement stubbed: what happens to a
- * shown message when the broker cannot take its acknowledgement (a full disk, a restart), and
- * what it holds when the MCP client takes channel notifications slower than the broker sends.
+ * The MCP server's delivery, alone: acknowledgements say how each message was shown, closing
+ * waits for them (a message pushed just before the server exits still counts as delivered), and
+ * an acknowledgement the broker could not take (a full disk, a restart) is sent again, and what
+ * it holds when the MCP client takes channel notifications slower than the broker sends.
  *
  * @module
  */
 import assert from "node:assert/strict";
 import { Delivery, MAX_PUSHES_IN_FLIGHT } from "../mcp/delivery.ts";
-import type { Message } from "../broker/protocol.ts";
+import type { Message, ShownVia } from "../broker/protocol.ts";
 import { waitFor } from "./_helpers.ts";
 
 function message(id: string): Message {
@@ -15,11 +16,15 @@ function message(id: string): Message {
     id,
     to_id: "bbbbbbbb",
     from_id: "aaaaaaaa",
+    from_name: "alice",
     from_kind: "peer",
     from_summary: "",
     from_cwd: "/w",
     text: `text of ${id}`,
     sent_at: new Date(0).toISOString(),
+    thread_id: id,
+    reply_to: null,
+    broadcast: null,
   };
 }
 
@@ -34,7 +39,7 @@ Deno.test("an acknowledgement the broker could not take is sent again until it i
       return Promise.resolve();
     },
     claim: () => Promise.resolve({ messages: [], more: false }),
-    ack: (ids) => {
+    ack: (ids, _via) => {
       acks.push(ids);
       return failures-- > 0
         ? Promise.reject(new Error("The broker cannot write to its database: the disk is full"))
@@ -50,6 +55,48 @@ Deno.test("an acknowledgement the broker could not take is sent again until it i
   // Once it went through, nothing is sent again.
   await new Promise((resolve) => setTimeout(resolve, 100));
   assert.equal(acks.length, 3);
+});
+
+Deno.test("settled() waits for the acknowledgement of a pushed message, which says channel", async () => {
+  const acks: [string[], ShownVia][] = [];
+  const release = Promise.withResolvers<void>();
+  const delivery = new Delivery({
+    channel: true,
+    notify: () => Promise.resolve(),
+    claim: () => Promise.resolve({ messages: [], more: false }),
+    ack: async (ids, via) => {
+      await release.promise;
+      acks.push([ids, via]);
+    },
+  });
+  delivery.receive(message("m1"));
+  let settled = false;
+  const settling = delivery.settled().then(() => settled = true);
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.equal(settled, false, "not settled while the acknowledgement is on its way");
+  release.resolve();
+  await settling;
+  assert.deepEqual(acks, [[["m1"], "channel"]]);
+});
+
+Deno.test("messages claimed for a tool result are acknowledged as tool_result, a re-streamed one the same way", async () => {
+  const acks: [string[], ShownVia][] = [];
+  const delivery = new Delivery({
+    channel: false,
+    notify: () => Promise.resolve(),
+    claim: () => Promise.resolve({ messages: [message("m2")], more: false }),
+    ack: (ids, via) => {
+      acks.push([ids, via]);
+      return Promise.resolve();
+    },
+  });
+  delivery.receive(message("m2"));
+  assert.match(await delivery.presentNew(), /text of m2/);
+  await delivery.settled();
+  // The broker streams it again (a reconnect): it is only acknowledged again, the same way.
+  delivery.receive(message("m2"));
+  await delivery.settled();
+  assert.deepEqual(acks, [[["m2"], "tool_result"], [["m2"], "tool_result"]]);
 });
 
 /** Whether `promise` settles within a few turns of the event loop. */

@@ -169,7 +169,15 @@ Deno.test("lease writes that fail keep connected peers listed; a peer that left 
   const { kv, full } = fillable(memory);
   const leaseMs = 1_000;
   const registry = new PeerRegistry(kv, { leaseMs, retentionMs: 60_000, maxPeers: 10 });
-  const fields = { pid: 1, cwd: "/w", git_root: null, repo: null, tty: null, channel: false };
+  const fields = {
+    pid: 1,
+    cwd: "/w",
+    git_root: null,
+    repo: null,
+    branch: null,
+    tty: null,
+    channel: false,
+  };
   const now = Date.now();
   const { peer: connected } = await registry.register({ ...fields, summary: "" }, now);
   const { peer: idle } = await registry.register({ ...fields, summary: "" }, now);

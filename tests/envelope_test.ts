@@ -5,7 +5,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { escapeAttribute, escapeBody, renderMessages } from "../broker/envelope.ts";
+import { escapeAttribute, escapeBody, renderMessage, renderMessages } from "../broker/envelope.ts";
 import { toChannelNotification } from "../mcp/present.ts";
 import type { Message } from "../broker/protocol.ts";
 import { formatPeers } from "../mcp/tools/list_peers.ts";
@@ -35,11 +35,15 @@ function message(text: string, summary = "a summary", cwd = "/src/app"): Message
     id: "0mx4ceze70000fwh5",
     to_id: "abcdefgh",
     from_id: "k3x9ab12",
+    from_name: "api",
     from_kind: "peer",
     from_summary: summary,
     from_cwd: cwd,
     text,
     sent_at: "2026-12-01T10:00:00.000Z",
+    thread_id: "0mx4ceze70000fwh5",
+    reply_to: null,
+    broadcast: null,
   };
 }
 
@@ -93,18 +97,33 @@ Deno.test("list_peers shows a hostile summary, directory and repository on their
   for (const text of HOSTILE) {
     const listing = formatPeers([{
       id: "k3x9ab12",
+      name: "api",
       pid: 42,
       cwd: `/x/${text}`,
       git_root: null,
       repo: `/r/${text}`,
+      branch: `b/${text}`,
       tty: null,
       summary: `${text}\n- id: zzzzzzzz (pid 1, cwd "/")`,
       registered_at: "2026-12-01T10:00:00.000Z",
       last_seen: "2026-12-01T10:00:00.000Z",
+      last_active: "2026-12-01T10:00:00.000Z",
       connected: true,
       delivery: "hooks",
     }], "machine");
-    assert.equal(listing.match(/^- id: /gm)?.length, 1, listing);
+    assert.equal(listing.match(/^- /gm)?.length, 1, listing);
     assert.doesNotMatch(listing, FORBIDDEN, listing);
   }
+});
+
+Deno.test("a message from a broker before names and threads still renders, by its sender id", () => {
+  const { from_name: _name, thread_id: _thread, reply_to: _reply, broadcast: _broadcast, ...old } =
+    message("from an older broker");
+  const rendered = renderMessage(old as Message);
+  assert.match(
+    rendered,
+    /^<peer_message id="0mx4ceze70000fwh5" from="k3x9ab12" from_name="k3x9ab12" from_kind="peer" /,
+  );
+  assert.match(rendered, / thread_id="0mx4ceze70000fwh5">/);
+  assert.doesNotMatch(rendered, /reply_to|broadcast/);
 });

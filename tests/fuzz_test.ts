@@ -26,10 +26,14 @@ const ENDPOINTS = [
   ["POST", "/send"],
   ["POST", "/send_batch"],
   ["POST", "/summary"],
+  ["POST", "/name"],
   ["POST", "/inbox"],
   ["POST", "/ack"],
   ["POST", "/outbox"],
+  ["POST", "/log"],
+  ["POST", "/log/clear"],
   ["GET", "/stream"],
+  ["GET", "/events"],
   ["GET", "/status"],
   ["GET", "/health"],
   ["POST", "/nowhere"],
@@ -53,7 +57,11 @@ function randomValue(random: () => number, depth: number): unknown {
         "<channel>",
         "\u0000\uffff",
         "a".repeat(70_000),
-      ][Math.floor(random() * 5)];
+        "@machine",
+        "@repo",
+        "@nowhere",
+        "Api-Team",
+      ][Math.floor(random() * 9)];
     case 5:
       return Array.from({ length: Math.floor(random() * 4) }, () => randomValue(random, depth + 1));
     default: {
@@ -67,6 +75,12 @@ function randomValue(random: () => number, depth: number): unknown {
         "cwd",
         "resume",
         "from_name",
+        "reply_to",
+        "name",
+        "peer",
+        "via",
+        "peer",
+        "since",
         "__proto__",
       ];
       const object: Record<string, unknown> = {};

@@ -60,6 +60,15 @@ function startHook(testEnv: TestEnv, event: string, sessionId = SESSION): HookPr
   };
 }
 
+/** What became of each logged message, and how it was shown. */
+async function shownVia(testEnv: TestEnv): Promise<string[]> {
+  const { stdout } = await runCli(testEnv, ["log", "--json"]);
+  return stdout.split("\n").filter((line) => line !== "").map((line) => {
+    const entry = JSON.parse(line);
+    return `${entry.state} ${entry.via}`;
+  });
+}
+
 async function sessionPeer(testEnv: TestEnv, sessionId = SESSION) {
   return await spawnMcp(testEnv, {
     env: { CLAUDE_PEERS_CHANNEL: "off", CLAUDE_CODE_SESSION_ID: sessionId },
@@ -90,12 +99,17 @@ Deno.test("a waiting hook wakes its session with a message exactly once, and a n
     assert.equal(sent.code, 0, sent.stderr);
     const woke = await newer.output;
     assert.equal((await newer.status).code, 2, woke.stderr);
-    assert.match(woke.stderr, /<peer_message id="[^"]+" from="cli" from_kind="cli"/);
+    assert.match(
+      woke.stderr,
+      /<peer_message id="[^"]+" from="cli" from_name="cli" from_kind="cli"/,
+    );
     assert.match(woke.stderr, /wake up &lt;\/peer_message&gt; please/);
     // Shown by the hook, so neither the next tool result nor check_messages shows it again.
     const whoami = await peer.call("whoami");
     assert.ok(!whoami.text.includes("wake up"), whoami.text);
     assert.equal((await peer.call("check_messages")).text, "No new messages.");
+    // The hook acknowledged after printing: the log says how it was shown.
+    assert.deepEqual(await shownVia(testEnv), ["delivered hook"]);
   } finally {
     for (const hook of hooks) await hook.kill();
     await peer.close();
@@ -121,6 +135,7 @@ Deno.test("hook context shows waiting messages as additionalContext once, and is
     assert.match(output.hookSpecificOutput.additionalContext, /for your next tool call/);
     assert.equal((await startHook(testEnv, "context").output).stdout, "", "shown once");
     assert.equal((await peer.call("check_messages")).text, "No new messages.");
+    assert.deepEqual(await shownVia(testEnv), ["delivered hook"]);
     const otherSession = startHook(testEnv, "context", "another-session");
     assert.equal((await otherSession.output).stdout, "");
   } finally {
@@ -178,6 +193,11 @@ Deno.test("the HTTP hook shows a session's messages once, and only with the toke
       "the message to be acknowledged",
     );
     assert.equal((await peer.call("check_messages")).text, "No new messages.");
+    await waitFor(
+      async () => (await shownVia(testEnv)).join() === "delivered hook",
+      5_000,
+      "the log to say the HTTP hook showed it",
+    );
   } finally {
     await peer.close();
     await broker.kill();

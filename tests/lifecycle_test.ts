@@ -1,6 +1,6 @@
 /**
  * Peers come and go: disappearing when their server dies, surviving broker restarts with
- * their messages, and ten servers starting at once sharing one auto-started broker.
+ * their messages and names, and ten servers starting at once sharing one auto-started broker.
  *
  * @module
  */
@@ -59,6 +59,8 @@ Deno.test("queued messages survive a broker restart and are shown exactly once",
   await using first = await startBroker(testEnv);
   await using bob = await spawnMcp(testEnv);
   const bobId = await bob.id();
+  const renamed = await bob.call("set_summary", { name: "bob-the-builder" });
+  assert.equal(renamed.isError, false, renamed.text);
   for (const text of ["one", "two", "three"]) {
     const sent = await runCli(testEnv, ["send", bobId, text]);
     assert.equal(sent.code, 0, sent.stderr);
@@ -77,7 +79,9 @@ Deno.test("queued messages survive a broker restart and are shown exactly once",
   assert.match(checked.text, /one[\s\S]*two[\s\S]*three/);
   assert.equal((await bob.call("check_messages")).text, "No new messages.");
   assert.equal(await bob.id(), bobId);
-  assert.match((await bob.call("whoami")).text, new RegExp(`^id: ${bobId}$`, "m"));
+  const whoami = (await bob.call("whoami")).text;
+  assert.match(whoami, new RegExp(`^id: ${bobId}$`, "m"));
+  assert.match(whoami, /^name: bob-the-builder$/m, "the name survives the broker restart");
 });
 
 Deno.test("ten servers started at once share exactly one auto-started broker", async () => {

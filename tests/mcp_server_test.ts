@@ -160,12 +160,13 @@ Deno.test("with channels on, a message from another peer arrives as a channel no
   assert.equal(notification?.meta.from_id, aliceId);
   assert.equal(notification?.meta.from_kind, "peer");
   assert.deepEqual(await bob.call("check_messages"), ["No new messages."]);
-  // The push was acknowledged: alice's message no longer waits for delivery.
+  // The push was acknowledged: alice sees her message delivered, and how.
   await waitFor(
-    async () => (await alice.call("check_messages")).join("\n") === "No new messages.",
+    async () => /delivered \S+ via channel$/m.test((await alice.call("check_messages")).join("\n")),
     5_000,
     "the acknowledgement",
   );
+  assert.doesNotMatch((await alice.call("check_messages")).join("\n"), /not yet delivered/);
   assert.equal(bob.channel.length, 1);
 });
 
@@ -188,12 +189,13 @@ Deno.test("with channels off, a message rides on the next tool result once and i
   assert.equal(carried.length, 1, "the message rides on exactly one tool result");
   assert.match(carried[0]!, /^claude-peers: 1 new message from other Claude Code sessions/);
   assert.ok(carried[0]!.includes(`<peer_message id="`));
-  assert.ok(carried[0]!.includes(` from="${aliceId}" from_kind="peer"`));
+  assert.match(carried[0]!, new RegExp(` from="${aliceId}" from_name="[^"]+" from_kind="peer"`));
   assert.equal((await bob.call("whoami")).length, 1, "the next result carries nothing more");
   assert.deepEqual(await bob.call("check_messages"), ["No new messages."]);
   assert.deepEqual(bob.channel, []);
   await waitFor(
-    async () => (await alice.call("check_messages")).join("\n") === "No new messages.",
+    async () =>
+      /delivered \S+ via tool_result$/m.test((await alice.call("check_messages")).join("\n")),
     5_000,
     "the acknowledgement",
   );

@@ -20,10 +20,20 @@ const BROKER_SERVER_MODULES = [
   "broker/mailbox.ts",
   "broker/send_commit.ts",
   "broker/mail_records.ts",
+  "broker/mail_log.ts",
+  "broker/history.ts",
+  "broker/events.ts",
+  "broker/event_payloads.ts",
+  "broker/observe_routes.ts",
   "broker/kv_keys.ts",
   "broker/http.ts",
   "broker/auth.ts",
   "broker/refusal.ts",
+  "broker/listen.ts",
+  "broker/gate.ts",
+  "broker/gate_connection.ts",
+  "broker/request_head.ts",
+  "broker/inner_server.ts",
 ];
 
 const MCP_SDK = "@modelcontextprotocol/sdk";

@@ -40,7 +40,8 @@ Deno.test("list_peers scopes: machine, directory and repo with worktrees as one 
   const [repoId, sameDirId, worktreeId, outsideId] = await Promise.all(
     [inRepo, sameDir, inWorktree, outside].map((peer) => peer.id()),
   );
-  const ids = (text: string) => [...text.matchAll(/id: ([a-z0-9]{8})/g)].map((m) => m[1]).sort();
+  const ids = (text: string) =>
+    [...text.matchAll(/^- \S+ \(id: ([a-z0-9]{8})/gm)].map((m) => m[1]).sort();
   const machine = await inRepo.call("list_peers", { scope: "machine" });
   assert.deepEqual(ids(machine.text), [sameDirId, worktreeId, outsideId].sort());
   const directory = await inRepo.call("list_peers", { scope: "directory" });
@@ -50,7 +51,10 @@ Deno.test("list_peers scopes: machine, directory and repo with worktrees as one 
   const fromWorktree = await inWorktree.call("list_peers", { scope: "repo" });
   assert.deepEqual(ids(fromWorktree.text), [repoId, sameDirId].sort());
   const lonely = await outside.call("list_peers", { scope: "repo" });
-  assert.equal(lonely.text, "No other peers (scope: repo).");
+  assert.match(
+    lonely.text,
+    /^No other peers \(scope: repo\)\.\nYou are \S+ \(id: [a-z0-9]{8}\)\.$/,
+  );
   assert.equal(ids((await outside.call("list_peers", { scope: "directory" })).text).length, 0);
 });
 

@@ -13,6 +13,7 @@ import type {
   BatchResult,
   SendBatchRequest,
   SendBatchResponse,
+  SendResponse,
 } from "../broker/protocol.ts";
 
 /** One POST /send_batch the queue made, answered by the test. */
@@ -70,13 +71,27 @@ function createQueue(): { queue: SendQueue; connection: FakeConnection } {
   return { queue: new SendQueue(connection as unknown as PeerConnection), connection };
 }
 
+/** A broker's reply to one message sent to one peer. */
+function reply(message_id: string, recipient_connected: boolean): SendResponse {
+  const copy = {
+    message_id,
+    to_id: "bbbbbbbb",
+    to_name: "bob",
+    recipient_connected,
+    recipient_delivery: "tool_call" as const,
+  };
+  return {
+    ...copy,
+    thread_id: message_id,
+    reply_to: null,
+    broadcast: null,
+    copies: [copy],
+    skipped: [],
+  };
+}
+
 function accepted(messages: BatchedSend[]): BatchResult[] {
-  return messages.map((message) => ({
-    ok: true,
-    message_id: `id-${message.text}`,
-    recipient_connected: true,
-    recipient_delivery: "tool_call",
-  }));
+  return messages.map((message) => ({ ok: true, ...reply(`id-${message.text}`, true) }));
 }
 
 const to = (text: string): BatchedSend => ({ to_id: "bbbbbbbb", text });
@@ -94,11 +109,7 @@ Deno.test("sends made while a batch is in flight go together in the next, in ord
     ["m1", "m2", "m3", "m4"],
   ]);
   connection.batches[1]!.reply(accepted(connection.batches[1]!.messages));
-  assert.deepEqual(await first, {
-    message_id: "id-m0",
-    recipient_connected: true,
-    recipient_delivery: "tool_call",
-  });
+  assert.deepEqual(await first, reply("id-m0", true));
   assert.deepEqual(
     (await Promise.all(later)).map((reply) => reply.message_id),
     ["id-m1", "id-m2", "id-m3", "id-m4"],
@@ -126,14 +137,14 @@ Deno.test("one refused message fails alone with the broker's status and error", 
   const { sends, batch } = await secondBatchOf(["ok-1", "nobody", "ok-2"]);
   assert.equal(batch.messages.length, 3);
   batch.reply([
-    { ok: true, message_id: "a", recipient_connected: false, recipient_delivery: "tool_call" },
+    { ok: true, ...reply("a", false) },
     { ok: false, status: 404, code: "peer_not_found", error: `Peer "zzzzzzzz" is not registered` },
-    { ok: true, message_id: "c", recipient_connected: true, recipient_delivery: "tool_call" },
+    { ok: true, ...reply("c", true) },
   ]);
   const [first, refused, third] = await Promise.allSettled(sends);
   assert.deepEqual(first, {
     status: "fulfilled",
-    value: { message_id: "a", recipient_connected: false, recipient_delivery: "tool_call" },
+    value: reply("a", false),
   });
   assert.equal(refused?.status, "rejected");
   const reason = (refused as PromiseRejectedResult).reason;
@@ -142,18 +153,13 @@ Deno.test("one refused message fails alone with the broker's status and error", 
   assert.match(reason.message, /not registered/);
   assert.deepEqual(third, {
     status: "fulfilled",
-    value: { message_id: "c", recipient_connected: true, recipient_delivery: "tool_call" },
+    value: reply("c", true),
   });
 });
 
 Deno.test("a message the broker gave no result for fails with a 500", async () => {
   const { sends, batch } = await secondBatchOf(["a", "b"]);
-  batch.reply([{
-    ok: true,
-    message_id: "a",
-    recipient_connected: true,
-    recipient_delivery: "tool_call",
-  }]);
+  batch.reply([{ ok: true, ...reply("a", true) }]);
   const [first, missing] = await Promise.allSettled(sends);
   assert.equal(first?.status, "fulfilled");
   const reason = (missing as PromiseRejectedResult).reason;

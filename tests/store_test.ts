@@ -15,6 +15,7 @@ const FIELDS = {
   cwd: "/w",
   git_root: null,
   repo: null,
+  branch: null,
   tty: null,
   summary: "",
   channel: false,
@@ -45,7 +46,7 @@ async function withStore(
 }
 
 function sender(id: string): Sender {
-  return { id, kind: "peer", summary: "", cwd: "/w" };
+  return { id, name: id, kind: "peer", summary: "", cwd: "/w" };
 }
 
 Deno.test("messages come back in send order and ack removes them", () =>

@@ -19,13 +19,15 @@ export function registerListPeersTool(server: McpServer, ctx: ToolContext): void
     {
       title: "List peers",
       description:
-        'List other Claude Code sessions. scope: "machine" (all), "directory" (same working directory) or "repo" (same git repository, worktrees included).',
+        'List other Claude Code sessions with their names and ids. scope: "machine" (all), "directory" (same working directory) or "repo" (same git repository, worktrees included).',
       inputSchema: { scope: Scope.default("machine").describe("Which peers to list") },
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
     withAdvice(async ({ scope }: { scope: z.infer<typeof Scope> }): Promise<CallToolResult> => {
-      const { peers } = await ctx.connection.call((client) => client.listPeers(scope));
-      return await ctx.delivery.attachWaiting(textResult(formatPeers(peers, scope)));
+      const { peers, self } = await ctx.connection.call((client) => client.listPeers(scope));
+      if (self) ctx.connection.noteName(self.name);
+      const you = self ? `\nYou are ${self.name} (id: ${self.id}).` : "";
+      return await ctx.delivery.attachWaiting(textResult(formatPeers(peers, scope) + you));
     }),
   );
 }
@@ -34,13 +36,14 @@ export function registerListPeersTool(server: McpServer, ctx: ToolContext): void
 export function formatPeers(peers: Peer[], scope: z.infer<typeof Scope>): string {
   if (peers.length === 0) return `No other peers (scope: ${scope}).`;
   const lines = peers.map((peer) => {
-    const details = [`pid ${peer.pid}`, `cwd "${escapeAttribute(peer.cwd)}"`];
+    const details = [`id: ${peer.id}`, `pid ${peer.pid}`, `cwd "${escapeAttribute(peer.cwd)}"`];
     if (peer.repo) details.push(`repo "${escapeAttribute(peer.repo)}"`);
+    if (peer.branch) details.push(`branch "${escapeAttribute(peer.branch)}"`);
     if (peer.tty) details.push(`tty "${escapeAttribute(peer.tty)}"`);
     const summary = peer.summary ? `\n  summary: ${escapeAttribute(peer.summary)}` : "";
-    return `- id: ${peer.id} (${details.join(", ")})${summary}\n  hears you: ${
+    return `- ${escapeAttribute(peer.name)} (${details.join(", ")})${summary}\n  hears you: ${
       hearing(peer.delivery)
-    }\n  last seen: ${peer.last_seen}`;
+    }\n  last active: ${peer.last_active}`;
   });
   return `${peers.length} peer${peers.length === 1 ? "" : "s"} (scope: ${scope}):\n${
     lines.join("\n")

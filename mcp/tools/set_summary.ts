@@ -1,5 +1,6 @@
 /**
- * set_summary: say what this session is working on, shown to other peers.
+ * set_summary: say what this session is working on, shown to other peers, and optionally take
+ * a name they can address it by.
  *
  * @module
  */
@@ -17,9 +18,10 @@ export function registerSetSummaryTool(server: McpServer, ctx: ToolContext): voi
     {
       title: "Set summary",
       description:
-        "Set a one or two sentence summary of what you are working on; other sessions see it in list_peers.",
+        "Set a one or two sentence summary of what you are working on; other sessions see it in list_peers. Optionally set your name (a-z 0-9 . _ -).",
       inputSchema: {
-        summary: z.string().max(MAX_SUMMARY_CHARS).describe("What you are working on"),
+        summary: z.string().max(MAX_SUMMARY_CHARS).optional().describe("What you are working on"),
+        name: z.string().max(64).optional().describe("A new name for this session"),
       },
       annotations: {
         readOnlyHint: false,
@@ -28,10 +30,23 @@ export function registerSetSummaryTool(server: McpServer, ctx: ToolContext): voi
         openWorldHint: false,
       },
     },
-    withAdvice(async ({ summary }: { summary: string }): Promise<CallToolResult> => {
-      ctx.summarySetByModel = true;
-      await ctx.connection.setSummary(summary);
-      return await ctx.delivery.attachWaiting(textResult(`Summary set: ${summary || "(empty)"}`));
-    }),
+    withAdvice(
+      async (
+        { summary, name }: { summary?: string | undefined; name?: string | undefined },
+      ): Promise<CallToolResult> => {
+        if (summary === undefined && name === undefined) {
+          return { ...textResult("Give a summary, a name, or both."), isError: true };
+        }
+        if (summary !== undefined) ctx.summarySetByModel = true;
+        const reply = await ctx.connection.setSummary({
+          ...(summary === undefined ? {} : { summary }),
+          ...(name === undefined ? {} : { name }),
+        });
+        const lines: string[] = [];
+        if (name !== undefined) lines.push(`Name set: ${reply.name}`);
+        if (summary !== undefined) lines.push(`Summary set: ${reply.summary || "(empty)"}`);
+        return await ctx.delivery.attachWaiting(textResult(lines.join("\n")));
+      },
+    ),
   );
 }

@@ -1,5 +1,5 @@
 /**
- * whoami: this session's own peer id and details, so it can tell others how to reach it.
+ * whoami: this session's own name, peer id and details, so it can tell others how to reach it.
  *
  * @module
  */
@@ -14,23 +14,28 @@ export function registerWhoamiTool(server: McpServer, ctx: ToolContext): void {
     "whoami",
     {
       title: "Who am I",
-      description: "Show your own peer id, pid, working directory, repository and summary.",
+      description:
+        "Show your own name, peer id, pid, working directory, repository, branch and summary.",
       inputSchema: {},
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
     withAdvice(async (): Promise<CallToolResult> => {
-      await ctx.connection.client();
+      // The broker's record, fresh: a person may have renamed this session.
+      const { self } = await ctx.connection.call((client) => client.listPeers("machine"));
+      if (self) ctx.connection.noteName(self.name);
       const { session, connection, delivery } = ctx;
       const lines = [
+        `name: ${connection.name ?? connection.peerId}`,
         `id: ${connection.peerId}`,
         `pid: ${session.pid}`,
         `cwd: ${session.cwd}`,
         `repo: ${session.repo ?? "(not in a git repository)"}`,
-        `summary: ${connection.summary || "(none: call set_summary)"}`,
+        `branch: ${session.branch ?? "(none)"}`,
+        `summary: ${(self?.summary ?? connection.summary) || "(none: call set_summary)"}`,
         `messages arrive: ${
           delivery.channel ? "as channel notifications" : "through check_messages and tool results"
         }`,
-        `Other sessions reach you with send_message to_id "${connection.peerId}".`,
+        `Other sessions reach you with send_message to_id "${connection.name}" (or "${connection.peerId}").`,
       ];
       return await delivery.attachWaiting(textResult(lines.join("\n")));
     }),

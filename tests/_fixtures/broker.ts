@@ -23,6 +23,8 @@ export interface StartBrokerOptions {
   readyTimeoutMs?: number;
   /** Variables for this broker only, on top of the test's (e.g. libfaketime's). @default none */
   env?: Record<string, string>;
+  /** Run the broker under `ulimit -n` of this many open files (POSIX `sh` only). */
+  fileLimit?: number;
 }
 
 /** Starts `claude-peers broker` in the foreground for `testEnv` and waits until it answers. */
@@ -30,7 +32,16 @@ export async function startBroker(
   testEnv: TestEnv,
   options: StartBrokerOptions = {},
 ): Promise<BrokerProcess> {
-  const { command, args } = testEnv.command(["broker"]);
+  const invocation = testEnv.command(["broker"]);
+  const { command, args } = options.fileLimit === undefined ? invocation : {
+    command: "sh",
+    args: [
+      "-c",
+      `ulimit -n ${options.fileLimit} && exec "$0" "$@"`,
+      invocation.command,
+      ...invocation.args,
+    ],
+  };
   const process = new Deno.Command(command, {
     args,
     env: { ...testEnv.env, ...options.env },

@@ -53,8 +53,9 @@ function findDenoDir(): Promise<string> {
   return denoDir;
 }
 
-let sequence = 0;
-const newNamespaceName = () => `cch-${Deno.pid}-${sequence++}`;
+// Test modules run in parallel in one process: the pid alone does not tell their names apart.
+const newNamespaceName = () =>
+  `cch-${Deno.pid}-${crypto.getRandomValues(new Uint32Array(1))[0]!.toString(36)}`;
 
 /** Set to run claude on the host network when `ip netns` is not permitted (no isolation). */
 const NO_NETNS = Deno.env.get("CLAUDE_HARNESS_NO_NETNS") === "1";
@@ -62,7 +63,7 @@ const NO_NETNS = Deno.env.get("CLAUDE_HARNESS_NO_NETNS") === "1";
 /** Deletes empty namespaces left by harness processes that died without cleaning up. */
 async function removeStaleNamespaces(): Promise<void> {
   const listed = await run("ip", ["netns", "list"]);
-  for (const [, name, pid] of listed.out.matchAll(/^(cch-(\d+)-\d+)/gm)) {
+  for (const [, name, pid] of listed.out.matchAll(/^(cch-(\d+)-[0-9a-z]+)/gm)) {
     if (!name || await Deno.stat(`/proc/${pid}`).catch(() => null)) continue;
     if ((await run("ip", ["netns", "pids", name])).out) continue;
     await run("ip", ["netns", "del", name]);

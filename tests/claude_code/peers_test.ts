@@ -49,7 +49,10 @@ Deno.test({
     const text = messagesText(woken);
     assert.ok(text.includes("&lt;/peer_message&gt;"), "the forged closing tag is escaped");
     assert.ok(!text.includes('<peer_message id=\\"0x\\"'), "no forged message element");
-    assert.match(text, /<peer_message id=\\"[^"\\]+\\" from=\\"cli\\" from_kind=\\"cli\\"/);
+    assert.match(
+      text,
+      /<peer_message id=\\"[^"\\]+\\" from=\\"cli\\" from_name=\\"cli\\" from_kind=\\"cli\\"/,
+    );
 
     const second = await cc.waitForResult(60_000, cc.events.indexOf(first) + 1);
     assert.equal(second.session_id, first.session_id);
