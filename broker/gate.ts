@@ -25,6 +25,11 @@ export interface GateOptions {
   headerTimeoutMs: number;
   /** Longest silence, either way, on an unauthenticated connection, in ms. */
   idleTimeoutMs: number;
+  /**
+   * Whether a connection whose first head carries the credentials may use them: a reason to
+   * refuse it, or null. @default every connection may
+   */
+  checkClient?: (conn: Deno.Conn) => Promise<string | null>;
   /** Unauthenticated connections held at once; the oldest goes first. @default 128 */
   maxUnauthenticated?: number;
   /** File descriptors the gate may hold (one per connection, three once piped). @default no limit */
@@ -53,6 +58,7 @@ export class ConnectionGate {
   #failedAccepts = 0;
   #lastShedAt = -Infinity;
   #lastFailureAt = -Infinity;
+  #lastRefusedAt = -Infinity;
 
   #accepting: Promise<void>;
   #drained = Promise.withResolvers<void>();
@@ -171,6 +177,10 @@ export class ConnectionGate {
     const connection = new GateConnection(conn, {
       credentials: this.#options.credentials,
       connectInner: this.#options.connectInner,
+      ...(this.#options.checkClient && {
+        checkClient: this.#options.checkClient,
+        onRefused: (_refused: GateConnection, reason: string) => this.#refused(reason),
+      }),
       onTrusted: (trusted) => this.#unauthenticated.delete(trusted),
       onInner: () => {
         this.#descriptors += 2;
@@ -191,6 +201,15 @@ export class ConnectionGate {
     this.#running.add(running);
     running.finally(() => this.#running.delete(running));
     return shed;
+  }
+
+  /** A connection's credentials were refused; logged once per burst. */
+  #refused(reason: string): void {
+    const now = Date.now();
+    if (now - this.#lastRefusedAt > BURST_MS) {
+      log(`refused a connection that carried this user's credentials: ${reason}`);
+    }
+    this.#lastRefusedAt = now;
   }
 
   #forget(connection: GateConnection): void {

@@ -29,6 +29,13 @@ export interface GateConnectionOptions {
   credentials: GateCredentials;
   /** Opens a connection to the broker's inner server. */
   connectInner: () => Promise<Deno.Conn>;
+  /**
+   * Asked once, at the first head with credentials: a reason to refuse the connection (its
+   * client runs as another user), or null to trust it. @default trust it
+   */
+  checkClient?: (conn: Deno.Conn) => Promise<string | null>;
+  /** The connection was refused for `reason` (from {@link checkClient}). */
+  onRefused?: (connection: GateConnection, reason: string) => void;
   /** A head carried the credentials: the connection leaves the gate's watch. */
   onTrusted: (connection: GateConnection) => void;
   /** The inner connection opened (two more descriptors in use). */
@@ -114,6 +121,13 @@ export class GateConnection {
         const verdict = readRequestHead(head.subarray(0, end), this.#options.credentials);
         if (verdict.kind === "bad") return await this.#refuse(400, verdict.reason);
         if (verdict.authenticated) {
+          // Only a head that already carries the credentials costs a lookup: junk does not.
+          const refused = await this.#refusal();
+          if (this.#closed) return;
+          if (refused !== null) {
+            this.#options.onRefused?.(this, refused);
+            return await this.#refuse(403, "credentials from another user");
+          }
           this.trusted = true;
           this.#options.onTrusted(this);
           await this.#toInner(head);
@@ -132,6 +146,17 @@ export class GateConnection {
     }
     await pipe(this.#outer, this.#inner!, new Uint8Array(REQUEST_CHUNK));
     await this.#clientEnded();
+  }
+
+  /** Why the client may not use the credentials it sent, or null. */
+  async #refusal(): Promise<string | null> {
+    const check = this.#options.checkClient;
+    if (!check) return null;
+    try {
+      return await check(this.#outer);
+    } catch (error) {
+      return `its owner could not be looked up (${error instanceof Error ? error.message : error})`;
+    }
   }
 
   /** Writes to the broker side, opening it (and the reply pump) first if need be. */

@@ -3,13 +3,17 @@
  * loopback port in front of the inner server on a Unix socket; on Windows (no Unix socket
  * support assumed) `Deno.serve` on the port directly, without the gate's timeouts. Either way
  * `close()` is bounded: a client that does not read never holds the broker (and its database)
- * open.
+ * open. On Linux the gate admits credentials only from connections of the broker's own user
+ * (see {@link SocketOwners}); elsewhere, or where /proc/net/tcp cannot be read, from any local
+ * user, as the secret alone decides.
  *
  * @module
  */
 import { ConnectionGate } from "./gate.ts";
 import { InnerServer } from "./inner_server.ts";
 import type { GateCredentials } from "./request_head.ts";
+import { SocketOwners } from "./socket_owners.ts";
+import { log } from "./log.ts";
 
 /** What the listener needs to know. */
 export interface ListenOptions {
@@ -52,24 +56,40 @@ export async function listenBroker(
   let starting: Promise<InnerServer> | undefined;
   // Read while the servers start: it runs `sh`, which takes a few milliseconds.
   const limit = openFileLimit();
+  // Assigned once the port is ours: the lookup proves itself on the gate's own listener.
+  // deno-lint-ignore prefer-const
+  let owners: Promise<SocketOwners | null> | undefined;
+  const uid = Deno.uid();
   const gate = new ConnectionGate({
     hostname: "127.0.0.1",
     port: options.port,
     credentials: options.credentials,
     // A request that comes while the inner server starts waits for it.
     connectInner: async () => (await starting!).connect(),
+    checkClient: async (conn) => refusalOf(conn, await owners!, uid),
     headerTimeoutMs: options.headerTimeoutMs,
     idleTimeoutMs: options.idleTimeoutMs,
   });
+  owners = uid === null
+    ? Promise.resolve(null)
+    : SocketOwners.start({ transport: "tcp", hostname: "127.0.0.1", port: gate.port }, uid);
   starting = InnerServer.start(options.stateDir, options.port, handler);
   let server: InnerServer;
+  let lookups: SocketOwners | null;
   try {
     server = await starting;
     gate.descriptorBudget = descriptorBudget(await limit);
+    lookups = await owners;
   } catch (error) {
     await gate.stopAccepting();
     gate.closeAll();
+    await (await owners.catch(() => null))?.close();
     throw error;
+  }
+  if (lookups === null && Deno.build.os === "linux") {
+    log(
+      "cannot tell which user a connection comes from (/proc/net/tcp cannot be read): credentials are accepted from any local user",
+    );
   }
   return {
     async close() {
@@ -80,8 +100,27 @@ export async function listenBroker(
       gate.closeAll();
       await within(GRACE_MS / 2, finished);
       await server.remove();
+      await lookups?.close();
     },
   };
+}
+
+/** Why `conn` may not use credentials: its client is not the broker's user (`uid`). */
+async function refusalOf(
+  conn: Deno.Conn,
+  owners: SocketOwners | null,
+  uid: number | null,
+): Promise<string | null> {
+  // No lookup here (not Linux, no /proc): the secret alone decides, as it always did.
+  if (owners === null || uid === null) return null;
+  const client = conn.remoteAddr as Deno.NetAddr;
+  const owner = await owners.ownerOf(client, conn.localAddr as Deno.NetAddr);
+  const from = `${client.hostname}:${client.port}`;
+  if (owner === null) return `no open socket at ${from} was found (it closed first)`;
+  if (owner.uid !== uid) {
+    return `${from} belongs to user ${owner.uid}, and this broker serves user ${uid} only`;
+  }
+  return null;
 }
 
 /** The descriptors the gate may hold: the limit less a spare share for everything else. */

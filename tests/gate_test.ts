@@ -193,3 +193,47 @@ Deno.test("before credentials, an oversized head or a chunked body is refused; a
     assert.match(await exchange(port, head(trusted)), /^HTTP\/1\.1 200 /);
   });
 });
+
+Deno.test("only a head with credentials asks who the client is; a refused one gets 403 and nothing forwarded", async () => {
+  await using temp = await createTempDir("claude-peers-gate-");
+  const logPath = join(temp.path, "log");
+  logToFile(logPath);
+  const asked: number[] = [];
+  let refuse = true;
+  await withGate({
+    checkClient: (conn) => {
+      asked.push((conn.remoteAddr as Deno.NetAddr).port);
+      return Promise.resolve(refuse ? "it belongs to user 4242" : null);
+    },
+  }, async (_gate, port) => {
+    for (let i = 0; i < 20; i++) {
+      assert.match(await exchange(port, head("GET /health HTTP/1.1\nHost: x\n\n")), /ok/);
+      await exchange(port, head("GET /status HTTP/1.1\nAuthorization: Bearer wrong\n\n"));
+    }
+    assert.deepEqual(asked, [], "connections without the credentials cost no lookup");
+
+    for (
+      const text of [
+        "GET /status HTTP/1.1\nAuthorization: Bearer s3cret\n\n",
+        "POST /hook/context?token=t0ken HTTP/1.1\nContent-Length: 0\n\n",
+      ]
+    ) {
+      const reply = await exchange(port, head(text));
+      assert.match(reply, /^HTTP\/1\.1 403 /);
+      assert.doesNotMatch(reply, /ok/, "nothing reached the server");
+    }
+    assert.equal(asked.length, 2);
+
+    refuse = false;
+    assert.match(
+      await exchange(port, head("GET /status HTTP/1.1\nAuthorization: Bearer s3cret\n\n")),
+      /200 OK[\s\S]*ok/,
+    );
+    assert.equal(asked.length, 3);
+  });
+  const lines = (await Deno.readTextFile(logPath)).split("\n").filter((line) =>
+    line.includes("refused a connection")
+  );
+  assert.equal(lines.length, 1, "two refusals in a burst are one line");
+  assert.match(lines[0]!, /credentials: it belongs to user 4242/);
+});

@@ -2,7 +2,8 @@
  * Another OS user squatting the broker's port (made with `useradd`; root and Linux only, else
  * ignored with the reason): it answers like a claude-peers broker but cannot prove it holds the
  * victim's secret. The victim's CLI, MCP server and hooks refuse it before sending any
- * credential or message, and `doctor` names it with its owner.
+ * credential or message, and `doctor` names it with its owner. And a hook token or secret that
+ * reached that user is useless to it: the real broker refuses credentials on its connections.
  *
  * @module
  */
@@ -19,7 +20,7 @@ import {
   waitFor,
 } from "./_helpers.ts";
 import { resolveConfig } from "../broker/config.ts";
-import { loadOrCreateSecret } from "../broker/secret.ts";
+import { hookToken, loadOrCreateSecret } from "../broker/secret.ts";
 import { CLAUDE_SESSION_HEADER, SESSION_HEADER } from "../broker/wire.ts";
 
 const SQUATTER = "cpsquat";
@@ -305,5 +306,127 @@ Deno.test({
     ]);
     assert.equal(woke.code, 2, new TextDecoder().decode(woke.stderr));
     assert.match(new TextDecoder().decode(woke.stderr), new RegExp(after));
+  },
+});
+
+/**
+ * What a thief does with a stolen hook token and secret: a Claude Code HTTP hook for the
+ * victim's session, then a hook claim and a listing with the secret, each on a new connection.
+ * Prints one JSON line: each request's status (or the error) and body.
+ */
+const THIEF_SCRIPT = `
+const [port, token, secret, session] = Deno.args;
+const base = "http://127.0.0.1:" + port;
+const attempt = async (path, init) => {
+  try {
+    const response = await fetch(base + path, init);
+    return { status: response.status, body: await response.text() };
+  } catch (error) {
+    return { error: String(error) };
+  }
+};
+const json = { "content-type": "application/json", connection: "close" };
+const bearer = { ...json, authorization: "Bearer " + secret };
+const results = {
+  hook: await attempt("/hook/context?token=" + token, { method: "POST", headers: json,
+    body: JSON.stringify({ session_id: session, hook_event_name: "UserPromptSubmit" }) }),
+  claim: await attempt("/claim", { method: "POST",
+    headers: { ...bearer, "x-claude-peers-claude-session": session },
+    body: JSON.stringify({ presenter: "hook_context" }) }),
+  peers: await attempt("/peers", { method: "POST", headers: bearer,
+    body: JSON.stringify({ scope: "machine" }) }),
+};
+console.log(JSON.stringify(results));
+`;
+
+interface Attempt {
+  status?: number;
+  body?: string;
+  error?: string;
+}
+
+/** Runs {@link THIEF_SCRIPT} as `user` (or as this process's user when null). */
+async function steal(
+  user: string | null,
+  args: string[],
+): Promise<{ hook: Attempt; claim: Attempt; peers: Attempt }> {
+  const place = await Deno.makeTempDir({ prefix: "claude-peers-thief-" });
+  try {
+    await Deno.chmod(place, 0o777);
+    const script = join(place, "thief.ts");
+    await Deno.writeTextFile(script, THIEF_SCRIPT);
+    await Deno.chmod(script, 0o644);
+    const deno = [
+      "env",
+      `HOME=${place}`,
+      `DENO_DIR=${join(place, "deno")}`,
+      "DENO_NO_UPDATE_CHECK=1",
+      Deno.execPath(),
+      "run",
+      "--quiet",
+      "--no-config",
+      `--allow-net=127.0.0.1:${args[0]}`,
+      script,
+      ...args,
+    ];
+    const [command, ...rest] = user === null ? deno : ["runuser", "-u", user, "--", ...deno];
+    const output = await new Deno.Command(command!, {
+      args: rest,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stdout = new TextDecoder().decode(output.stdout);
+    assert.equal(output.code, 0, new TextDecoder().decode(output.stderr));
+    return JSON.parse(stdout);
+  } finally {
+    await Deno.remove(place, { recursive: true });
+  }
+}
+
+Deno.test({
+  name: ignoredName(
+    "another user with a stolen hook token and secret is refused by the real broker and claims nothing; the same user is served",
+  ),
+  ignore: skip !== null,
+  async fn() {
+    const session = "victim-session-robbed";
+    await using testEnv = await createTestEnv({ CLAUDE_PEERS_CHANNEL: "off" });
+    const config = resolveConfig({ get: (name) => testEnv.env[name] });
+    const secret = await loadOrCreateSecret(config.secretPath, config.stateDir);
+    await using broker = await startBroker(testEnv);
+    await using victim = await spawnMcp(testEnv, { env: { CLAUDE_CODE_SESSION_ID: session } });
+    const victimId = await victim.id();
+    const body = "for the victim's eyes only";
+    const sent = await runCli(testEnv, ["send", victimId, body]);
+    assert.equal(sent.code, 0, sent.stderr);
+    const args = [String(testEnv.port), hookToken(secret), secret, session];
+
+    const stolen = await steal(SQUATTER, args);
+    for (const [what, attempt] of Object.entries(stolen)) {
+      assert.equal(attempt.status, 403, `${what}: ${JSON.stringify(attempt)}`);
+      assert.equal(attempt.body, "", `${what} got nothing back`);
+    }
+    const refusals =
+      broker.stderr().match(/refused a connection that carried this user's credentials: .*/g) ?? [];
+    assert.equal(refusals.length, 1, broker.stderr());
+    assert.match(
+      refusals[0]!,
+      new RegExp(`belongs to user \\d+, and this broker serves user ${Deno.uid()} only`),
+    );
+    assert.doesNotMatch(broker.stderr(), /messages claimed/);
+
+    // The same requests from the broker's own user: the message was kept for the victim.
+    const own = await steal(null, args);
+    assert.equal(own.hook.status, 200, JSON.stringify(own.hook));
+    assert.match(own.hook.body ?? "", new RegExp(body));
+    assert.equal(own.claim.status, 200, JSON.stringify(own.claim));
+    assert.equal(own.peers.status, 200, JSON.stringify(own.peers));
+    assert.match(own.peers.body ?? "", new RegExp(victimId));
+    assert.equal(
+      (broker.stderr().match(/refused a connection that carried/g) ?? []).length,
+      1,
+      "the broker's own user was never refused",
+    );
   },
 });
