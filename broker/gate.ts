@@ -5,7 +5,9 @@
  * authenticated are watched: a header timeout, an idle timeout, a cap with the oldest dropped
  * first, and a share of the file descriptors. A failing accept (out of descriptors) is logged
  * once per burst, sheds the oldest unauthenticated connections and is retried; it never ends
- * the process. Trusted connections (streams, waits) are never timed out or shed.
+ * the process. Trusted connections (streams, waits) are never timed out or shed. A connection
+ * whose first head carries the credentials may first be asked who its client is (`checkClient`,
+ * another user's on Linux): a refused one gets 403, logged once per burst, and nothing is piped.
  *
  * @module
  */
