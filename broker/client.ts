@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { z } from "zod";
+import type { z } from "../vendor/zod_v3.js";
 import {
   AckResponse,
   type ClaimRequest,

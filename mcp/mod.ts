@@ -7,7 +7,7 @@
  * @module
  */
 import process from "node:process";
-import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
+import { StdioServerTransport } from "../vendor/mcp_sdk.js";
 import type { Config } from "../broker/config.ts";
 import { log, setLogPrefix } from "../broker/log.ts";
 import { detectChannelMode, readSessionContext, type SessionContext } from "./context.ts";

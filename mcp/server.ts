@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import { McpServer } from "../vendor/mcp_sdk.js";
 import { type Config, VERSION } from "../broker/config.ts";
 import type { SessionContext } from "./context.ts";
 import { PeerConnection, type PeerConnectionOptions } from "./connection.ts";

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import type { McpServer } from "../../vendor/mcp_sdk.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import type { OutboxResponse } from "../../broker/protocol.ts";
 import { hearing } from "../present.ts";

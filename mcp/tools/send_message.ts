@@ -4,8 +4,8 @@
  *
  * @module
  */
-import { z } from "zod";
-import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import { z } from "../../vendor/zod_v3.js";
+import type { McpServer } from "../../vendor/mcp_sdk.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { PeerId } from "../../broker/protocol.ts";
 import { withAdvice } from "../advice.ts";
