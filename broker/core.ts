@@ -74,7 +74,7 @@ export async function createBrokerCore(
     connections,
     waiters,
     secret: options.secret,
-    hookToken: hookToken(options.secret),
+    hookToken: await hookToken(options.secret),
     port: options.port,
     dbPath: options.dbPath,
     startedAt,

@@ -5,7 +5,6 @@
  *
  * @module
  */
-import { fileURLToPath as fromFileUrl } from "node:url";
 import type { Config } from "./config.ts";
 import { BrokerClient, BrokerUnavailableError } from "./client.ts";
 import { ensurePrivateDirectory } from "./secret.ts";
@@ -32,8 +31,9 @@ export interface SelfInvocation {
 /** How to run this program again: the binary itself when compiled, else `deno run main.ts`. */
 export function selfInvocation(args: string[]): SelfInvocation {
   if (Deno.build.standalone) return { command: Deno.execPath(), args };
-  const main = fromFileUrl(new URL("../main.ts", import.meta.url));
-  const config = fromFileUrl(new URL("../deno.json", import.meta.url));
+  // import.meta.dirname rather than node:url, which would cost every MCP server memory.
+  const main = join(import.meta.dirname!, "..", "main.ts");
+  const config = join(import.meta.dirname!, "..", "deno.json");
   return {
     command: Deno.execPath(),
     args: [
