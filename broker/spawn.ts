@@ -5,10 +5,9 @@
  *
  * @module
  */
-import type { Config } from "./config.ts";
+import { type Config, joinPath } from "./config.ts";
 import { BrokerClient, BrokerUnavailableError } from "./client.ts";
 import { ensurePrivateDirectory } from "./secret.ts";
-import { join } from "node:path";
 import denoJson from "../deno.json" with { type: "json" };
 
 /**
@@ -41,9 +40,14 @@ export interface SelfInvocation {
 /** How to run this program again: the binary itself when compiled, else `deno run main.ts`. */
 export function selfInvocation(args: string[]): SelfInvocation {
   if (Deno.build.standalone) return { command: Deno.execPath(), args };
-  // import.meta.dirname rather than node:url, which would cost every MCP server memory.
-  const main = join(import.meta.dirname!, "..", "main.ts");
-  const config = join(import.meta.dirname!, "..", "deno.json");
+  // import.meta.dirname rather than node:url and node:path, which would cost memory.
+  const brokerDir = import.meta.dirname!;
+  const root = brokerDir.slice(
+    0,
+    Math.max(brokerDir.lastIndexOf("/"), brokerDir.lastIndexOf("\\")),
+  );
+  const main = joinPath(root, "main.ts");
+  const config = joinPath(root, "deno.json");
   return {
     command: Deno.execPath(),
     args: [
@@ -74,7 +78,7 @@ export async function ensureBroker(
   const client = new BrokerClient(config);
   if (await answers(client)) return "running";
   await ensurePrivateDirectory(config.stateDir);
-  const lockPath = join(config.stateDir, "spawn.lock");
+  const lockPath = joinPath(config.stateDir, "spawn.lock");
   const timeoutMs = options.timeoutMs ?? 15_000;
   const deadline = Date.now() + timeoutMs;
   let child: { exitedAt?: number } | undefined;

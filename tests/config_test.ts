@@ -29,3 +29,16 @@ Deno.test("the Claude Code session and pid come from Claude Code's variables, wh
   assert.equal(odd.claudeSessionId, undefined);
   assert.equal(odd.claudePid, undefined);
 });
+
+Deno.test("the database sits in HOME and its folder, secret and log beside it", () => {
+  const sep = Deno.build.os === "windows" ? "\\" : "/";
+  const home = configOf({});
+  assert.equal(home.dbPath, `/home/u${sep}.claude-peers.db`);
+  assert.equal(home.stateDir, `/home/u${sep}.claude-peers.db.d`);
+  assert.equal(home.secretPath, `/home/u${sep}.claude-peers.db.d${sep}secret`);
+  assert.equal(home.logPath, `/home/u${sep}.claude-peers.db.d${sep}broker.log`);
+  const chosen = configOf({ CLAUDE_PEERS_DB: "/tmp/x/peers.db", HOME: "/home/u/" });
+  assert.equal(chosen.stateDir, "/tmp/x/peers.db.d");
+  assert.equal(chosen.secretPath, `/tmp/x/peers.db.d${sep}secret`);
+  assert.equal(configOf({ HOME: "/home/u/" }).dbPath, "/home/u/.claude-peers.db");
+});
