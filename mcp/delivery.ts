@@ -31,14 +31,23 @@ export interface DeliveryOptions {
   clientReady?: Promise<void>;
 }
 
+/** Most ids of shown, unacknowledged messages kept (acknowledgements that keep failing). */
 const REMEMBERED_IDS = 20_000;
+/**
+ * Ids kept after their acknowledgement: the broker deleted those messages, but a stream read
+ * that began before the deletion may still bring one; more than enough for that window.
+ */
+const RECENTLY_ACKED_IDS = 1_000;
 /** Most ids in one POST /ack. */
 const MAX_ACK_IDS = 1000;
 
 /** Exactly-once presentation of the messages one peer receives. */
 export class Delivery {
   #options: DeliveryOptions;
+  /** Shown here and not yet acknowledged: a re-streamed copy is only acknowledged again. */
   #presented = new Set<string>();
+  /** Shown and acknowledged lately (bounded, so memory stays flat however many arrive). */
+  #acked = new Set<string>();
   /** Messages the stream announced and nobody here has shown: a hint to claim. */
   #waiting = new Set<string>();
   #acks: SerialBatcher<string, undefined>;
@@ -49,10 +58,13 @@ export class Delivery {
     this.#pushing = options.clientReady ?? Promise.resolve();
     this.#acks = new SerialBatcher({
       commit: async (ids) => {
-        await options.ack(ids).catch((error) => {
+        try {
+          await options.ack(ids);
+          for (const id of ids) this.#forget(id);
+        } catch (error) {
           // The broker streams unacknowledged messages again; they are known and acked then.
           log(`acknowledgement of ${ids.length} messages failed: ${errorMessage(error)}`);
-        });
+        }
         return ids.map(() => fulfilled(undefined));
       },
       take: (waiting) => Math.min(waiting.length, MAX_ACK_IDS),
@@ -64,9 +76,14 @@ export class Delivery {
     return this.#options.channel;
   }
 
+  /** How many message ids this server keeps to recognise copies: bounded, whatever arrives. */
+  get rememberedIds(): number {
+    return this.#presented.size + this.#acked.size;
+  }
+
   /** Takes a message from the broker: push it, note it, or re-acknowledge a duplicate. */
   receive(message: Message): void {
-    if (this.#presented.has(message.id)) {
+    if (this.#shown(message.id)) {
       this.#acknowledge(message.id);
       return;
     }
@@ -118,7 +135,7 @@ export class Delivery {
     const claimed = await this.#options.claim(presenter);
     // What was announced before the claim is now shown here or was claimed by a hook.
     for (const id of hinted) this.#waiting.delete(id);
-    const messages = claimed.filter((message) => !this.#presented.has(message.id))
+    const messages = claimed.filter((message) => !this.#shown(message.id))
       .sort((a, b) => a.id < b.id ? -1 : 1);
     for (const message of claimed) {
       this.#waiting.delete(message.id);
@@ -126,6 +143,19 @@ export class Delivery {
       this.#acknowledge(message.id);
     }
     return messages;
+  }
+
+  #shown(id: string): boolean {
+    return this.#presented.has(id) || this.#acked.has(id);
+  }
+
+  /** The broker deleted message `id`: keep it only among the recently acknowledged. */
+  #forget(id: string): void {
+    if (!this.#presented.delete(id)) return;
+    this.#acked.add(id);
+    if (this.#acked.size > RECENTLY_ACKED_IDS) {
+      this.#acked.delete(this.#acked.values().next().value!);
+    }
   }
 
   #markPresented(id: string): void {
