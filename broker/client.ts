@@ -99,6 +99,8 @@ export class BrokerClient {
         `Port ${this.#config.port} is held by a claude-peers broker that does not know your secret: another user's, or an impostor; nothing was sent to it`,
       );
     }
+    // Proven: the calls that follow need not ask again (until the broker is lost).
+    this.#verified ??= Promise.resolve();
     return parsed.data;
   }
 

@@ -68,6 +68,11 @@ export function selfInvocation(args: string[]): SelfInvocation {
 export interface EnsureBrokerOptions {
   /** How long to wait for a started broker to answer. @default 15000 */
   timeoutMs?: number;
+  /**
+   * The client to check with; the caller's own saves its first call a second proof of the
+   * broker. @default a new client for `config`
+   */
+  client?: BrokerClient;
 }
 
 /** Makes sure a broker answers on the configured port; returns whether this call started it. */
@@ -75,7 +80,7 @@ export async function ensureBroker(
   config: Config,
   options: EnsureBrokerOptions = {},
 ): Promise<"running" | "started"> {
-  const client = new BrokerClient(config);
+  const client = options.client ?? new BrokerClient(config);
   if (await answers(client)) return "running";
   await ensurePrivateDirectory(config.stateDir);
   const lockPath = joinPath(config.stateDir, "spawn.lock");

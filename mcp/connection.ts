@@ -116,7 +116,7 @@ export class PeerConnection {
     let backoff = MIN_BACKOFF_MS;
     while (!this.#abort.signal.aborted) {
       try {
-        await ensureBroker(this.#config);
+        await ensureBroker(this.#config, { client: this.#client });
         await this.#register();
         for await (const event of this.#client.stream(this.#abort.signal)) {
           if (event.type === "hello") {
