@@ -168,7 +168,11 @@ Deno.test("what each mode runs loads no npm package: the npm code comes pre-bund
   const roots = ["broker/mod.ts", "mcp/mod.ts", "cli/hook.ts", "cli/mod.ts", "main.ts"];
   const graphs = await Promise.all(roots.map((root) => moduleGraph(root, false, true)));
   roots.forEach((root, i) => {
-    assert.deepEqual([...graphs[i]!.packages], [], `${root} runs npm code`);
+    assert.deepEqual(
+      [...graphs[i]!.packages],
+      [],
+      `${root} runs npm code: import it from vendor/ (add it to .ci/vendor.ts, run deno task vendor)`,
+    );
   });
   assert.ok(graphs[1]!.files.has(MCP_SDK_BUNDLE), "the walk follows the bundle");
   // The one npm package a mode may load: openai, when an auto-summary is configured.
