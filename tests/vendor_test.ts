@@ -12,6 +12,11 @@ import { createTempDir } from "./_helpers.ts";
 
 const STALE = "vendor/ is out of date: run `deno task vendor`";
 
+/** A checked-out text file; a Windows checkout may have turned its line ends into CRLF. */
+async function readText(path: string): Promise<string> {
+  return (await Deno.readTextFile(path)).replaceAll("\r\n", "\n");
+}
+
 async function vendorFiles(dir: string): Promise<string[]> {
   const files: string[] = [];
   for await (const entry of Deno.readDir(dir)) files.push(entry.name);
@@ -20,7 +25,7 @@ async function vendorFiles(dir: string): Promise<string[]> {
 
 Deno.test("every bundle in vendor/ was built from the npm packages deno.lock pins", async () => {
   for (const entry of VENDOR_ENTRIES) {
-    const text = await Deno.readTextFile(join(VENDOR_DIR, `${entry.name}.js`));
+    const text = await readText(join(VENDOR_DIR, `${entry.name}.js`));
     const builtBy = text.match(/Built by deno (\S+)\./)?.[1];
     assert.ok(builtBy, `vendor/${entry.name}.js has no header`);
     const header = await bundleHeader(entry, builtBy);
@@ -29,7 +34,7 @@ Deno.test("every bundle in vendor/ was built from the npm packages deno.lock pin
 });
 
 Deno.test("a rebuild of vendor/ under the Deno that built it gives the same files", async (t) => {
-  const first = await Deno.readTextFile(join(VENDOR_DIR, `${VENDOR_ENTRIES[0]!.name}.js`));
+  const first = await readText(join(VENDOR_DIR, `${VENDOR_ENTRIES[0]!.name}.js`));
   if (!first.includes(`Built by deno ${Deno.version.deno}.`)) {
     // Another esbuild may minify differently; the header test above still guards the inputs.
     t.step({ name: "skipped: vendor/ was built by another Deno", ignore: true, fn() {} });
@@ -40,8 +45,8 @@ Deno.test("a rebuild of vendor/ under the Deno that built it gives the same file
   assert.deepEqual(built, await vendorFiles(VENDOR_DIR), STALE);
   for (const file of built) {
     assert.equal(
-      await Deno.readTextFile(join(temp.path, file)),
-      await Deno.readTextFile(join(VENDOR_DIR, file)),
+      await readText(join(temp.path, file)),
+      await readText(join(VENDOR_DIR, file)),
       `${file}: ${STALE}`,
     );
   }
