@@ -17,6 +17,14 @@ export interface SessionContext extends GitFacts {
   tty: string | null;
 }
 
+/**
+ * The session context and whether channels are on, read together: both start processes (git,
+ * ps), so `claude-peers mcp` starts them before it loads the MCP SDK, and they run meanwhile.
+ */
+export function readStartFacts(channel: ChannelSetting): Promise<[SessionContext, boolean]> {
+  return Promise.all([readSessionContext(), detectChannelMode(channel, Deno.ppid)]);
+}
+
 /** Reads the session context of this process. */
 export async function readSessionContext(): Promise<SessionContext> {
   const cwd = Deno.cwd();
