@@ -16,7 +16,7 @@
  */
 // deno-lint-ignore-file no-console -- a build script reports to the terminal
 import { fileURLToPath } from "node:url";
-import { PERMISSION_FLAGS } from "../broker/spawn.ts";
+import { PERMISSION_FLAGS, V8_FLAGS_ARG } from "../broker/spawn.ts";
 
 /**
  * Every flag the binary is compiled with, besides `--target` and `--output`. The permissions are
@@ -26,6 +26,8 @@ export const COMPILE_FLAGS: readonly string[] = [
   // The same permissions `deno run` mode re-invokes itself with: one list for both modes.
   ...PERMISSION_FLAGS,
   "--unstable-kv",
+  // The same V8 flags as well (baked into the binary, like the permissions).
+  V8_FLAGS_ARG,
   "--config",
   "deno.json",
   "--frozen",

@@ -89,7 +89,7 @@ export async function measureContextHook(calls: number): Promise<ContextHookResu
   await using _broker = await startBroker(testEnv);
   await using _peer = await spawnMcp(testEnv, { env: { CLAUDE_CODE_SESSION_ID: SESSION } });
   const config = resolveConfig({ get: (name) => testEnv.env[name] });
-  const token = hookToken(await loadOrCreateSecret(config.secretPath, config.stateDir));
+  const token = await hookToken(await loadOrCreateSecret(config.secretPath, config.stateDir));
   const body = JSON.stringify({ session_id: SESSION, hook_event_name: "PostToolUse" });
   const http: number[] = [];
   for (let i = 0; i < calls; i++) {

@@ -4,7 +4,6 @@
  *
  * @module
  */
-import { timingSafeEqual } from "node:crypto";
 import { CLAUDE_SESSION_HEADER, ClaudeSessionId, type PeerId, SESSION_HEADER } from "./protocol.ts";
 import type { PeerRegistry } from "./peers.ts";
 import { Refusal } from "./refusal.ts";
@@ -42,11 +41,14 @@ export function requireHookToken(request: Request, hookToken: string): void {
   }
 }
 
-/** Compares in constant time for equal lengths. */
-function sameSecret(given: string, secret: string): boolean {
+/** Compares in constant time for equal lengths (no `node:crypto`: it costs ~3 MB of memory). */
+export function sameSecret(given: string, secret: string): boolean {
   const a = encoder.encode(given);
   const b = encoder.encode(secret);
-  return a.byteLength === b.byteLength && timingSafeEqual(a, b);
+  if (a.byteLength !== b.byteLength) return false;
+  let difference = 0;
+  for (let i = 0; i < a.byteLength; i++) difference |= a[i]! ^ b[i]!;
+  return difference === 0;
 }
 
 /** The peer whose session credential the request carries. */

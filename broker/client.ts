@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { z } from "zod";
+import type { z } from "./_vendor/zod_v3.js";
 import {
   AckResponse,
   BrokerEvent,
@@ -126,6 +126,9 @@ export class BrokerClient {
         `Port ${this.#config.port} is held by a claude-peers broker that does not know your secret: another user's, or an impostor; nothing was sent to it`,
       );
     }
+    // Proven: the calls that follow need not ask again (until the broker is lost or quiet).
+    this.#proof ??= Promise.resolve();
+    this.#lastReply = performance.now();
     return parsed.data;
   }
 

@@ -4,7 +4,6 @@
  *
  * @module
  */
-import { dirname, join } from "node:path";
 import denoJson from "../deno.json" with { type: "json" };
 import { CLAUDE_SESSION_PATTERN } from "./wire.ts";
 
@@ -76,14 +75,14 @@ export interface Env {
 /** Reads the configuration from `env` and fails with a clear sentence on a bad value. */
 export function resolveConfig(env: Env = Deno.env): Config {
   const port = parseInteger(env, "CLAUDE_PEERS_PORT", 7899, 1, 65535);
-  const dbPath = env.get("CLAUDE_PEERS_DB") || join(homeDirectory(env), ".claude-peers.db");
-  const stateDir = join(dirname(dbPath), `${basename(dbPath)}.d`);
+  const dbPath = env.get("CLAUDE_PEERS_DB") || joinPath(homeDirectory(env), ".claude-peers.db");
+  const stateDir = `${dbPath}.d`;
   return {
     port,
     dbPath,
     stateDir,
-    secretPath: join(stateDir, "secret"),
-    logPath: join(stateDir, "broker.log"),
+    secretPath: joinPath(stateDir, "secret"),
+    logPath: joinPath(stateDir, "broker.log"),
     brokerUrl: `http://127.0.0.1:${port}`,
     channel: parseChannel(env.get("CLAUDE_PEERS_CHANNEL")),
     retentionMs: parseRetention(env),
@@ -111,8 +110,13 @@ export function homeDirectory(env: Env = Deno.env): string {
   return home;
 }
 
-function basename(path: string): string {
-  return path.split(/[\\/]/).pop() ?? path;
+/**
+ * `name` inside directory `dir`. Not node:path, which main.ts would then load before every
+ * command, the waiting hook included (~1 MB of memory per process, issue 11).
+ */
+export function joinPath(dir: string, name: string): string {
+  const separator = Deno.build.os === "windows" ? "\\" : "/";
+  return /[\\/]$/.test(dir) ? `${dir}${name}` : `${dir}${separator}${name}`;
 }
 
 function parseInteger(env: Env, name: string, fallback: number, min: number, max: number): number {

@@ -112,7 +112,7 @@ export async function createBrokerCore(
     }),
     events,
     secret: options.secret,
-    hookToken: hookToken(options.secret),
+    hookToken: await hookToken(options.secret),
     port: options.port,
     dbPath: options.dbPath,
     startedAt,

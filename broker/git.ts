@@ -5,8 +5,6 @@
  *
  * @module
  */
-import { realpath } from "node:fs/promises";
-
 /** Where a working directory sits in git; every field is null outside a repository. */
 export interface GitFacts {
   /** Absolute `git rev-parse --git-common-dir`: the same for every worktree of one repo. */
@@ -24,7 +22,7 @@ export async function readGitFacts(cwd: string): Promise<GitFacts> {
   ]);
   const [commonDir, topLevel] = paths?.split("\n") ?? [];
   return {
-    gitRoot: commonDir ? await realpath(commonDir).catch(() => commonDir) : null,
+    gitRoot: commonDir ? await Deno.realPath(commonDir).catch(() => commonDir) : null,
     repo: topLevel || null,
     branch: branch || null,
   };

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { z } from "zod";
+import type { z } from "./_vendor/zod_v3.js";
 import {
   describeZodError,
   type ErrorCode,

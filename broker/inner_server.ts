@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { join } from "node:path";
+import { joinPath } from "./config.ts";
 import { errorMessage, log } from "./log.ts";
 
 /** sun_path holds 108 bytes on Linux, 104 on macOS, the terminating NUL included. */
@@ -39,7 +39,7 @@ export class InnerServer {
     port: number,
     handler: Deno.ServeHandler,
   ): Promise<InnerServer> {
-    const path = join(stateDir, `broker-${port}.sock`);
+    const path = joinPath(stateDir, `broker-${port}.sock`);
     if (new TextEncoder().encode(path).byteLength <= MAX_SOCKET_PATH) {
       try {
         const server = new InnerServer(path, handler, undefined);
@@ -51,7 +51,7 @@ export class InnerServer {
     }
     // makeTempDir creates the directory with mode 0700.
     const tempDir = await Deno.makeTempDir({ dir: "/tmp", prefix: "claude-peers-sock-" });
-    const server = new InnerServer(join(tempDir, "broker.sock"), handler, tempDir);
+    const server = new InnerServer(joinPath(tempDir, "broker.sock"), handler, tempDir);
     try {
       await server.#serve();
     } catch (error) {

@@ -76,7 +76,7 @@ async function listen(
     return await listenBroker(handler, {
       port: config.port,
       stateDir: config.stateDir,
-      credentials: { secret, hookToken: hookToken(secret) },
+      credentials: { secret, hookToken: await hookToken(secret) },
       headerTimeoutMs: config.headerTimeoutMs,
       idleTimeoutMs: config.idleTimeoutMs,
     });

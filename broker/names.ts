@@ -10,7 +10,6 @@
  *
  * @module
  */
-import { basename, dirname } from "node:path";
 import { PeerName } from "./protocol.ts";
 
 const ID_SHAPE = /^[a-z0-9]{8}$/;
@@ -66,4 +65,16 @@ export function freeDefaultName(
     if (!taken(candidate)) return candidate;
   }
   throw new Error("unreachable: the candidates never end");
+}
+
+/** The last segment of a path, whatever its separators (no `node:path`: the broker loads none). */
+function basename(path: string): string {
+  return path.replace(/[\\/]+$/, "").split(/[\\/]/).at(-1) ?? "";
+}
+
+/** A path without its last segment. */
+function dirname(path: string): string {
+  const trimmed = path.replace(/[\\/]+$/, "");
+  const cut = Math.max(trimmed.lastIndexOf("/"), trimmed.lastIndexOf("\\"));
+  return cut <= 0 ? trimmed.slice(0, cut + 1) : trimmed.slice(0, cut);
 }

@@ -130,7 +130,9 @@ export class PeerRegistry {
     const peers = await this.#peerMap();
     const op = this.#kv.atomic()
       .set(peerKey(peer.id), peer, { expireIn: this.#options.leaseMs })
-      .set(sessionKey(hashToken(session)), sessionRecord, { expireIn: this.#options.retentionMs })
+      .set(sessionKey(await hashToken(session)), sessionRecord, {
+        expireIn: this.#options.retentionMs,
+      })
       .delete(endedKey(peer.id));
     if (peer.claude_session_id) {
       op.set(claudeSessionKey(peer.claude_session_id), sessionRecord, {
@@ -182,7 +184,7 @@ export class PeerRegistry {
     // true until it expires; this saves a SHA-256 and a read on every peer request.
     const known = this.#sessions.get(session);
     if (known && known.expires_at > now) return known.peer_id;
-    const entry = await this.#kv.get<SessionRecord>(sessionKey(hashToken(session)));
+    const entry = await this.#kv.get<SessionRecord>(sessionKey(await hashToken(session)));
     if (!entry.value || entry.value.expires_at <= now) return null;
     if (this.#sessions.size >= SESSION_CACHE_SIZE) this.#sessions.clear();
     this.#sessions.set(session, entry.value);

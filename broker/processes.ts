@@ -22,6 +22,30 @@ export async function ps(pid: number, format: string): Promise<string | null> {
   }
 }
 
+/** A process in the table {@link processTable} reads. */
+export interface ProcessEntry {
+  ppid: number;
+  args: string[];
+}
+
+/**
+ * Every process's parent and command line, from one `ps` run (walking ancestors one `ps` at a
+ * time cost an MCP server up to six process starts before it answered). Null where unknown.
+ */
+export async function processTable(): Promise<Map<number, ProcessEntry> | null> {
+  if (Deno.build.os === "windows") return null;
+  const listing = await run("ps", ["-A", "-o", "pid=,ppid=,args="]);
+  if (listing === null) return null;
+  const table = new Map<number, ProcessEntry>();
+  for (const line of listing.split("\n")) {
+    const match = line.match(/^\s*(\d+)\s+(\d+)\s+(.*)$/);
+    if (match) {
+      table.set(Number(match[1]), { ppid: Number(match[2]), args: match[3]!.split(/\s+/) });
+    }
+  }
+  return table;
+}
+
 /** Whether process `pid` exists (true where that cannot be told). */
 export async function isRunning(pid: number): Promise<boolean> {
   if (Deno.build.os === "windows") return true;

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { z } from "zod";
+import { z } from "./_vendor/zod_v3.js";
 import { CLAUDE_SESSION_PATTERN } from "./wire.ts";
 
 /** Longest message text, in UTF-8 bytes: fits one Deno KV value (64 KiB) with room for metadata. */

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { timingSafeEqual } from "node:crypto";
+import { sameSecret } from "./auth.ts";
 
 /** The credentials that make a connection trusted. */
 export interface GateCredentials {
@@ -22,7 +22,6 @@ export type HeadVerdict =
 
 const CRLFCRLF = [13, 10, 13, 10];
 const latin1 = new TextDecoder("latin1");
-const encoder = new TextEncoder();
 
 /** The index just past the `\r\n\r\n` that ends the head in `bytes`, searching from `from`. */
 export function headEnd(bytes: Uint8Array, from = 0): number {
@@ -45,7 +44,7 @@ export function readRequestHead(head: Uint8Array, credentials: GateCredentials):
     return { kind: "bad", reason: "malformed request line" };
   }
   const token = hookTokenOf(target);
-  let authenticated = token !== null && same(token, credentials.hookToken);
+  let authenticated = token !== null && sameSecret(token, credentials.hookToken);
   let contentLength: number | undefined;
   let chunked = false;
   for (const line of lines.slice(1)) {
@@ -63,7 +62,7 @@ export function readRequestHead(head: Uint8Array, credentials: GateCredentials):
     } else if (name === "transfer-encoding") {
       chunked = true;
     } else if (name === "authorization" && value.startsWith("Bearer ")) {
-      authenticated ||= same(value.slice(7), credentials.secret);
+      authenticated ||= sameSecret(value.slice(7), credentials.secret);
     }
   }
   return { kind: "request", authenticated, contentLength: contentLength ?? 0, chunked };
@@ -77,11 +76,4 @@ function hookTokenOf(target: string): string | null {
   } catch {
     return null;
   }
-}
-
-/** Compares in constant time for equal lengths. */
-function same(given: string, expected: string): boolean {
-  const a = encoder.encode(given);
-  const b = encoder.encode(expected);
-  return a.byteLength === b.byteLength && timingSafeEqual(a, b);
 }

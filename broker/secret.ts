@@ -4,8 +4,7 @@
  *
  * @module
  */
-import { createHmac } from "node:crypto";
-import { randomHex } from "./ids.ts";
+import { hex, randomHex } from "./ids.ts";
 import { readSecret } from "./secret_file.ts";
 
 /** Creates `dir` with mode 0700 (or tightens it) when it does not exist yet. */
@@ -44,6 +43,15 @@ async function waitForSecret(path: string): Promise<string> {
  * proves the hook was installed by this user without being the secret itself. It only lets a
  * hook take the messages of a Claude Code session whose id it names.
  */
-export function hookToken(secret: string): string {
-  return createHmac("sha256", secret).update("claude-peers hook v1").digest("hex").slice(0, 40);
+export async function hookToken(secret: string): Promise<string> {
+  const encoder = new TextEncoder();
+  const key = await crypto.subtle.importKey(
+    "raw",
+    encoder.encode(secret),
+    { name: "HMAC", hash: "SHA-256" },
+    false,
+    ["sign"],
+  );
+  const mac = await crypto.subtle.sign("HMAC", key, encoder.encode("claude-peers hook v1"));
+  return hex(new Uint8Array(mac)).slice(0, 40);
 }

@@ -161,7 +161,7 @@ function httpCheck(
  */
 async function currentToken(config: Config): Promise<string | null> {
   try {
-    return hookToken((await Deno.readTextFile(config.secretPath)).trim());
+    return await hookToken((await Deno.readTextFile(config.secretPath)).trim());
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return null;
     throw error;

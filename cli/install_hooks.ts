@@ -45,7 +45,7 @@ export type HookAction =
 /** The URL of the HTTP hooks for `config`'s broker, creating the secret when missing. */
 export async function brokerHookUrl(config: Config): Promise<string> {
   const secret = await loadOrCreateSecret(config.secretPath, config.stateDir);
-  return hookContextUrl(config.port, hookToken(secret));
+  return hookContextUrl(config.port, await hookToken(secret));
 }
 
 /** The change `action` makes to `file`; throws when the file's hooks cannot be edited. */

@@ -145,7 +145,7 @@ export class PeerConnection {
       try {
         // Tools wait for this attempt instead of failing with the last one's refusal.
         this.#refusal = undefined;
-        await ensureBroker(this.#config);
+        await ensureBroker(this.#config, { client: this.#client });
         await this.#register();
         for await (const event of this.#client.stream(this.#abort.signal)) {
           if (event.type === "hello") {

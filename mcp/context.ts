@@ -7,7 +7,7 @@
  */
 import type { ChannelSetting } from "../broker/config.ts";
 import { type GitFacts, readGitFacts } from "../broker/git.ts";
-import { ps } from "../broker/processes.ts";
+import { processTable, ps } from "../broker/processes.ts";
 
 /** The session this MCP server serves. */
 export interface SessionContext extends GitFacts {
@@ -15,6 +15,14 @@ export interface SessionContext extends GitFacts {
   ppid: number;
   cwd: string;
   tty: string | null;
+}
+
+/**
+ * The session context and whether channels are on, read together: both start processes (git,
+ * ps), so `claude-peers mcp` starts them before it loads the MCP SDK, and they run meanwhile.
+ */
+export function readStartFacts(channel: ChannelSetting): Promise<[SessionContext, boolean]> {
+  return Promise.all([readSessionContext(), detectChannelMode(channel, Deno.ppid)]);
 }
 
 /** Reads the session context of this process. */
@@ -38,12 +46,13 @@ const CHANNEL_FLAGS = ["--dangerously-load-development-channels", "--channels"];
  */
 export async function detectChannelMode(setting: ChannelSetting, ppid: number): Promise<boolean> {
   if (setting !== "auto") return setting === "on";
+  const table = await processTable();
   let pid = ppid;
   for (let depth = 0; depth < 3 && pid > 1; depth++) {
-    const args = await commandLine(pid);
-    if (args === null) return false;
-    if (namesChannel(args)) return true;
-    pid = await parentOf(pid) ?? 0;
+    const entry = table?.get(pid);
+    if (entry === undefined) return false;
+    if (namesChannel(entry.args)) return true;
+    pid = entry.ppid;
   }
   return false;
 }
@@ -61,16 +70,4 @@ export function namesChannel(args: string[]): boolean {
     }
   }
   return false;
-}
-
-// Deno lets only fully privileged programs read another process's /proc entries, so the
-// command line and parent come from ps (Linux and macOS alike).
-async function commandLine(pid: number): Promise<string[] | null> {
-  const output = await ps(pid, "args=");
-  return output === null ? null : output.split(/\s+/);
-}
-
-async function parentOf(pid: number): Promise<number | null> {
-  const output = await ps(pid, "ppid=");
-  return output === null ? null : Number(output);
 }

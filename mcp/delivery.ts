@@ -48,6 +48,7 @@ export interface DeliveryOptions {
   ackRetryMs?: number;
 }
 
+/** Most ids of shown, unacknowledged messages kept (acknowledgements that keep failing). */
 const REMEMBERED_IDS = 20_000;
 /** Channel notifications written or waiting to be, before the stream is held. */
 export const MAX_PUSHES_IN_FLIGHT = 8;
@@ -59,6 +60,11 @@ interface Shown {
   id: string;
   via: ShownVia;
 }
+/**
+ * Ids kept after their acknowledgement: the broker deleted those messages, but a stream read
+ * that began before the deletion may still bring one; more than enough for that window.
+ */
+const RECENTLY_ACKED_IDS = 1_000;
 /** Most ids in one POST /ack. */
 const MAX_ACK_IDS = 1000;
 const ACK_RETRY_MS = 1_000;
@@ -67,8 +73,10 @@ const ACK_RETRY_MAX_MS = 30_000;
 /** Exactly-once presentation of the messages one peer receives. */
 export class Delivery {
   #options: DeliveryOptions;
-  /** Messages shown here, and how (a duplicate is acknowledged the same way). */
+  /** Shown here and not yet acknowledged, and how: a re-streamed copy is only acknowledged again. */
   #presented = new Map<string, ShownVia>();
+  /** Shown and acknowledged lately, and how (bounded, so memory stays flat however many arrive). */
+  #acked = new Map<string, ShownVia>();
   /** Messages the stream announced and nobody here has shown: a hint to claim. */
   #waiting = new Set<string>();
   #acks: SerialBatcher<Shown, undefined>;
@@ -96,6 +104,7 @@ export class Delivery {
           try {
             await options.ack(ids, via);
             this.#ackRetryMs = options.ackRetryMs ?? ACK_RETRY_MS;
+            for (const id of ids) this.#forget(id, via);
           } catch (error) {
             log(`acknowledgement of ${ids.length} messages failed: ${errorMessage(error)}`);
             this.#retryAcks(ids, via);
@@ -112,13 +121,18 @@ export class Delivery {
     return this.#options.channel;
   }
 
+  /** How many message ids this server keeps to recognise copies: bounded, whatever arrives. */
+  get rememberedIds(): number {
+    return this.#presented.size + this.#acked.size;
+  }
+
   /**
    * Takes a message from the broker: push it, note it, or re-acknowledge a duplicate. Resolves
    * when the next message may come: at once, unless the MCP client has not taken the
    * notifications already in flight (Claude Code reads slower than the broker sends).
    */
   receive(message: Message): Promise<void> {
-    const shownBefore = this.#presented.get(message.id);
+    const shownBefore = this.#presented.get(message.id) ?? this.#acked.get(message.id);
     if (shownBefore) {
       this.#acknowledge(message.id, shownBefore);
       return Promise.resolve();
@@ -205,7 +219,7 @@ export class Delivery {
     this.#more = more;
     // What was announced before the claim is now shown here or was claimed by a hook.
     for (const id of hinted) this.#waiting.delete(id);
-    const messages = claimed.filter((message) => !this.#presented.has(message.id))
+    const messages = claimed.filter((message) => !this.#shown(message.id))
       .sort((a, b) => a.id < b.id ? -1 : 1);
     for (const message of claimed) {
       this.#waiting.delete(message.id);
@@ -213,6 +227,19 @@ export class Delivery {
       this.#acknowledge(message.id, "tool_result");
     }
     return messages;
+  }
+
+  #shown(id: string): boolean {
+    return this.#presented.has(id) || this.#acked.has(id);
+  }
+
+  /** The broker deleted message `id`: keep it only among the recently acknowledged. */
+  #forget(id: string, via: ShownVia): void {
+    if (!this.#presented.delete(id)) return;
+    this.#acked.set(id, via);
+    if (this.#acked.size > RECENTLY_ACKED_IDS) {
+      this.#acked.delete(this.#acked.keys().next().value!);
+    }
   }
 
   #markPresented(id: string, via: ShownVia): void {

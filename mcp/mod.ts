@@ -7,22 +7,25 @@
  * @module
  */
 import process from "node:process";
-import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
+import { StdioServerTransport } from "../broker/_vendor/mcp_sdk.js";
 import type { Config } from "../broker/config.ts";
 import { log, setLogPrefix } from "../broker/log.ts";
-import { detectChannelMode, readSessionContext, type SessionContext } from "./context.ts";
+import { readStartFacts, type SessionContext } from "./context.ts";
 import { createPeerServer } from "./server.ts";
 
 /** Stdin closing is the usual sign the parent is gone; this slow check catches the rest. */
 const PARENT_CHECK_MS = 10_000;
 
-/** Serves MCP on stdio until stdin closes or the parent exits. */
-export async function runMcp(config: Config): Promise<void> {
+/**
+ * Serves MCP on stdio until stdin closes or the parent exits. `facts` are the session's, when
+ * the caller started reading them already (`readStartFacts`).
+ */
+export async function runMcp(
+  config: Config,
+  facts: Promise<[SessionContext, boolean]> = readStartFacts(config.channel),
+): Promise<void> {
   setLogPrefix("claude-peers mcp");
-  const [session, channel] = await Promise.all([
-    readSessionContext(),
-    detectChannelMode(config.channel, Deno.ppid),
-  ]);
+  const [session, channel] = await facts;
   const peer = createPeerServer({ config, session, channel });
   const exit = watchForExit(session);
   try {

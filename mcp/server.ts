@@ -6,8 +6,7 @@
  *
  * @module
  */
-import { setTimeout as delay } from "node:timers/promises";
-import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import { McpServer } from "../broker/_vendor/mcp_sdk.js";
 import { type Config, VERSION } from "../broker/config.ts";
 import type { SessionContext } from "./context.ts";
 import { PeerConnection, type PeerConnectionOptions } from "./connection.ts";
@@ -116,12 +115,12 @@ async function shutDown(
   server: McpServer,
   delivery: Delivery,
 ): Promise<void> {
-  const waited = new AbortController();
+  let timer: ReturnType<typeof setTimeout> | undefined;
   await Promise.race([
     delivery.settled(),
-    delay(SETTLE_MS, undefined, { signal: waited.signal }).catch(() => {}),
+    new Promise<void>((resolve) => timer = setTimeout(resolve, SETTLE_MS)),
   ]);
-  waited.abort();
+  clearTimeout(timer);
   await connection.close();
   await server.close().catch(() => {});
 }

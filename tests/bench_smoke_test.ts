@@ -23,7 +23,7 @@ Deno.test({
     }).output();
     const stderr = new TextDecoder().decode(output.stderr);
     assert.equal(output.code, 0, stderr);
-    assert.match(new TextDecoder().decode(output.stdout), /target +value +target +result/);
+    assert.match(new TextDecoder().decode(output.stdout), /target +before +now +target +result/);
     const report = JSON.parse(await Deno.readTextFile(out));
     assert.equal(report.quick, true);
     assert.equal(report.throughput.lost, 0);
@@ -32,6 +32,9 @@ Deno.test({
     assert.ok(report.latencyMs.p50 > 0);
     assert.equal(report.scale.length, 2);
     assert.ok(report.targets.length >= 8);
+    assert.ok(report.memory.server.privateMb > 0 && report.memory.broker.privateMb > 0);
+    assert.ok(report.soak.messages > 0, "the soak sent messages");
+    assert.ok(report.soak.broker.heapMb.start > 0 && report.soak.server.heapMb.end > 0);
     for (const target of report.targets) assert.equal(typeof target.pass, "boolean");
   },
 });

@@ -8,7 +8,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { COMPILE_FLAGS, writeChecksums } from "../.ci/compile.ts";
-import { PERMISSION_FLAGS } from "../broker/spawn.ts";
+import { PERMISSION_FLAGS, selfInvocation, V8_FLAGS_ARG } from "../broker/spawn.ts";
+import denoJson from "../deno.json" with { type: "json" };
 import { createTempDir } from "./_helpers.ts";
 
 const COMPILE_TS = fileURLToPath(new URL("../.ci/compile.ts", import.meta.url));
@@ -16,7 +17,7 @@ const RUN_TIMEOUT_MS = 30_000;
 
 /** The flags a release is built with, spelled out here so a change to them shows in review. */
 const EXPECTED_FLAGS = "--allow-net --allow-read --allow-write --allow-env --allow-run " +
-  "--allow-sys --unstable-kv --config deno.json --frozen";
+  "--allow-sys --unstable-kv --v8-flags=--max-semi-space-size=1 --config deno.json --frozen";
 
 async function runCompileScript(args: string[]) {
   const output = await new Deno.Command(Deno.execPath(), {
@@ -72,6 +73,12 @@ Deno.test("compile rejects an unknown argument with a usage line", async () => {
 Deno.test("the binary is granted exactly the permissions that deno run self-invocation uses", () => {
   const permissions = COMPILE_FLAGS.filter((flag) => flag.startsWith("--allow-"));
   assert.deepEqual(permissions, [...PERMISSION_FLAGS]);
+});
+
+Deno.test("the binary, deno run self-invocation and deno task start run with the same V8 flags", () => {
+  assert.deepEqual(COMPILE_FLAGS.filter((flag) => flag.startsWith("--v8-flags")), [V8_FLAGS_ARG]);
+  assert.ok(selfInvocation(["mcp"]).args.includes(V8_FLAGS_ARG));
+  assert.ok(denoJson.tasks.start.split(" ").includes(V8_FLAGS_ARG), denoJson.tasks.start);
 });
 
 Deno.test("writeChecksums writes SHA256SUMS exactly as sha256sum prints it", async () => {

@@ -52,3 +52,16 @@ Deno.test("a retention in milliseconds wins over hours, and NO_COLOR counts when
   assert.equal(configOf({ NO_COLOR: "" }).noColor, false);
   assert.equal(configOf({ NO_COLOR: "1" }).noColor, true);
 });
+
+Deno.test("the database sits in HOME and its folder, secret and log beside it", () => {
+  const sep = Deno.build.os === "windows" ? "\\" : "/";
+  const home = configOf({});
+  assert.equal(home.dbPath, `/home/u${sep}.claude-peers.db`);
+  assert.equal(home.stateDir, `/home/u${sep}.claude-peers.db.d`);
+  assert.equal(home.secretPath, `/home/u${sep}.claude-peers.db.d${sep}secret`);
+  assert.equal(home.logPath, `/home/u${sep}.claude-peers.db.d${sep}broker.log`);
+  const chosen = configOf({ CLAUDE_PEERS_DB: "/tmp/x/peers.db", HOME: "/home/u/" });
+  assert.equal(chosen.stateDir, "/tmp/x/peers.db.d");
+  assert.equal(chosen.secretPath, `/tmp/x/peers.db.d${sep}secret`);
+  assert.equal(configOf({ HOME: "/home/u/" }).dbPath, "/home/u/.claude-peers.db");
+});

@@ -168,7 +168,7 @@ Deno.test("the HTTP hook shows a session's messages once, and only with the toke
   try {
     const peerId = await peer.id();
     const config = resolveConfig({ get: (name) => testEnv.env[name] });
-    const token = hookToken(await loadOrCreateSecret(config.secretPath, config.stateDir));
+    const token = await hookToken(await loadOrCreateSecret(config.secretPath, config.stateDir));
     const post = (query: string, session: string) =>
       fetch(`${config.brokerUrl}/hook/context${query}`, {
         method: "POST",

@@ -400,7 +400,7 @@ Deno.test({
     const body = "for the victim's eyes only";
     const sent = await runCli(testEnv, ["send", victimId, body]);
     assert.equal(sent.code, 0, sent.stderr);
-    const args = [String(testEnv.port), hookToken(secret), secret, session];
+    const args = [String(testEnv.port), await hookToken(secret), secret, session];
 
     const stolen = await steal(SQUATTER, args);
     for (const [what, attempt] of Object.entries(stolen)) {

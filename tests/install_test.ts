@@ -46,7 +46,7 @@ async function userRegistration(
 
 /** The hook token of the test's secret (install creates the secret). */
 async function testHookToken(testEnv: TestEnv): Promise<string> {
-  return hookToken((await Deno.readTextFile(`${testEnv.dbPath}.d/secret`)).trim());
+  return await hookToken((await Deno.readTextFile(`${testEnv.dbPath}.d/secret`)).trim());
 }
 
 /** The hooks install should write for the claude-peers under test. */

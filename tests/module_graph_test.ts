@@ -1,7 +1,9 @@
 /**
  * The layering, checked on the real module graph (`deno info --json`): the broker never
  * loads the MCP SDK or front-end code, the front ends never load broker server code, and
- * main.ts reaches the broker and the MCP server by dynamic import only.
+ * main.ts reaches the broker and the MCP server by dynamic import only. What runs comes from
+ * broker/_vendor/ (npm code pre-bundled by .ci/vendor.ts), never from the npm resolver; the npm
+ * packages supply only types (and openai, loaded when an auto-summary is configured).
  *
  * @module
  */
@@ -37,6 +39,8 @@ const BROKER_SERVER_MODULES = [
 ];
 
 const MCP_SDK = "@modelcontextprotocol/sdk";
+/** The pre-bundled MCP SDK: only the MCP server loads it. */
+const MCP_SDK_BUNDLE = "broker/_vendor/mcp_sdk.js";
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 
 /** What a module loads: repo files relative to the root, and npm package names. */
@@ -144,6 +148,7 @@ function assertNoFilesUnder(graph: Graph, root: string, dirs: string[]): void {
 
 function assertNoMcpSdk(graph: Graph, root: string): void {
   assert.equal(graph.packages.has(MCP_SDK), false, `${root} loads ${MCP_SDK}`);
+  assert.equal(graph.files.has(MCP_SDK_BUNDLE), false, `${root} loads ${MCP_SDK_BUNDLE}`);
 }
 
 Deno.test("the graph walk sees what each mode really loads", async () => {
@@ -154,16 +159,36 @@ Deno.test("the graph walk sees what each mode really loads", async () => {
     moduleGraph("broker/mod.ts"),
   ]);
   // Without these the checks below could pass on a walk that finds nothing.
-  assert.ok(mcp.packages.has(MCP_SDK), `mcp/mod.ts should load ${MCP_SDK}`);
+  assert.ok(mcp.packages.has(MCP_SDK), `mcp/mod.ts should take its types from ${MCP_SDK}`);
+  assert.ok(mcp.files.has(MCP_SDK_BUNDLE), `mcp/mod.ts should load ${MCP_SDK_BUNDLE}`);
   assert.ok(mcp.files.has("mcp/context.ts"));
   assert.ok(main.files.has("cli/fail.ts"));
   assert.ok(mainWithDynamic.files.has("cli/mod.ts"));
   assert.ok(broker.files.has("broker/routes.ts"));
-  assert.ok(broker.packages.has("zod"));
+  assert.ok(broker.packages.has("zod"), "the protocol's types come from zod");
+  assert.ok(broker.files.has("broker/_vendor/zod_v3.js"));
   for (const lazy of ["broker/mod.ts", "mcp/mod.ts"]) {
     assert.ok(mainWithDynamic.files.has(lazy), `main.ts should import ${lazy} dynamically`);
   }
   assert.ok(mainWithDynamic.packages.has(MCP_SDK));
+});
+
+Deno.test("what each mode runs loads no npm package: the npm code comes pre-bundled", async () => {
+  // Each npm module costs memory in every process (issue 11); broker/_vendor/ holds the bundles.
+  const roots = ["broker/mod.ts", "mcp/mod.ts", "cli/hook.ts", "cli/mod.ts", "main.ts"];
+  const graphs = await Promise.all(roots.map((root) => moduleGraph(root, false, true)));
+  roots.forEach((root, i) => {
+    assert.deepEqual(
+      [...graphs[i]!.packages],
+      [],
+      `${root} runs npm code: import it from broker/_vendor/ (add it to .ci/vendor.ts, run deno task vendor)`,
+    );
+  });
+  assert.ok(graphs[1]!.files.has(MCP_SDK_BUNDLE), "the walk follows the bundle");
+  // The one npm package a mode may load: openai, when an auto-summary is configured.
+  const withDynamic = await moduleGraph("mcp/mod.ts", true, true);
+  assert.ok(withDynamic.packages.has("openai"), "the walk follows dynamic imports");
+  assert.equal(withDynamic.packages.has(MCP_SDK), false, "mcp/mod.ts runs the npm MCP SDK");
 });
 
 Deno.test("a waiting hook loads neither zod nor the MCP SDK nor the other commands", async () => {

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import type { McpServer } from "../../broker/_vendor/mcp_sdk.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import type { SentStatus } from "../../broker/protocol.ts";
 import { hearing } from "../present.ts";

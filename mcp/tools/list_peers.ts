@@ -3,8 +3,8 @@
  *
  * @module
  */
-import { z } from "zod";
-import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import { z } from "../../broker/_vendor/zod_v3.js";
+import type { McpServer } from "../../broker/_vendor/mcp_sdk.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { type Peer, Scope } from "../../broker/protocol.ts";
 import { withAdvice } from "../advice.ts";

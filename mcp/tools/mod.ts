@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import type { McpServer } from "../../broker/_vendor/mcp_sdk.js";
 import type { ToolContext } from "./context.ts";
 import { registerListPeersTool } from "./list_peers.ts";
 import { registerSendMessageTool } from "./send_message.ts";

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import type { McpServer } from "../../broker/_vendor/mcp_sdk.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { withAdvice } from "../advice.ts";
 import { textResult, type ToolContext } from "./context.ts";

@@ -1,0 +1,2 @@
+export { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+export { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
