@@ -126,14 +126,36 @@ export async function buildVendor(outDir: string): Promise<string[]> {
   } finally {
     await Deno.remove(entriesDir, { recursive: true }).catch(() => {});
   }
+  const chunks = await stableChunkNames(outDir);
   for (const entry of VENDOR_ENTRIES) {
     const path = join(outDir, `${entry.name}.js`);
-    await Deno.writeTextFile(path, await bundleHeader(entry) + await Deno.readTextFile(path));
+    let code = await Deno.readTextFile(path);
+    for (const [from, to] of chunks) code = code.replaceAll(`"./${from}"`, `"./${to}"`);
+    await Deno.writeTextFile(path, await bundleHeader(entry) + code);
     await Deno.writeTextFile(join(outDir, `${entry.name}.d.ts`), entry.types);
   }
   const files: string[] = [];
   for await (const file of Deno.readDir(outDir)) files.push(file.name);
   return files.sort();
+}
+
+/**
+ * esbuild names a shared chunk after a hash that depends on where the checkout lies; renamed
+ * after its content instead, a rebuild anywhere gives the same files. Returns old → new names.
+ */
+async function stableChunkNames(outDir: string): Promise<Map<string, string>> {
+  const renamed = new Map<string, string>();
+  for await (const file of Deno.readDir(outDir)) {
+    if (!/^chunk-.*\.js$/.test(file.name)) continue;
+    const bytes = await Deno.readFile(join(outDir, file.name));
+    const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+    const hash = Array.from(digest.slice(0, 4), (byte) => byte.toString(16).padStart(2, "0"))
+      .join("");
+    const name = `chunk-${hash}.js`;
+    await Deno.rename(join(outDir, file.name), join(outDir, name));
+    renamed.set(file.name, name);
+  }
+  return renamed;
 }
 
 if (import.meta.main) {
