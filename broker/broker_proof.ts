@@ -23,7 +23,12 @@ export function newChallenge(): string {
 }
 
 /** What the broker holding `secret` answers to `challenge`. */
-export async function brokerProof(secret: string, challenge: string): Promise<string> {
+export function brokerProof(secret: string, challenge: string): Promise<string> {
+  return hmacHex(secret, `claude-peers broker ${challenge}`);
+}
+
+/** HMAC-SHA256 of `message` keyed with `secret`, hex: the proof and the hook token both use it. */
+export async function hmacHex(secret: string, message: string): Promise<string> {
   const key = await crypto.subtle.importKey(
     "raw",
     encoder.encode(secret),
@@ -31,12 +36,7 @@ export async function brokerProof(secret: string, challenge: string): Promise<st
     false,
     ["sign"],
   );
-  const mac = await crypto.subtle.sign(
-    "HMAC",
-    key,
-    encoder.encode(`claude-peers broker ${challenge}`),
-  );
-  return hex(new Uint8Array(mac));
+  return hex(new Uint8Array(await crypto.subtle.sign("HMAC", key, encoder.encode(message))));
 }
 
 /** A challenge as the broker accepts it: 16-64 lowercase hex digits. */

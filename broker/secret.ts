@@ -4,7 +4,8 @@
  *
  * @module
  */
-import { hex, randomHex } from "./ids.ts";
+import { randomHex } from "./ids.ts";
+import { hmacHex } from "./broker_proof.ts";
 import { readSecret } from "./secret_file.ts";
 
 /** Creates `dir` with mode 0700 (or tightens it) when it does not exist yet. */
@@ -44,14 +45,5 @@ async function waitForSecret(path: string): Promise<string> {
  * hook take the messages of a Claude Code session whose id it names.
  */
 export async function hookToken(secret: string): Promise<string> {
-  const encoder = new TextEncoder();
-  const key = await crypto.subtle.importKey(
-    "raw",
-    encoder.encode(secret),
-    { name: "HMAC", hash: "SHA-256" },
-    false,
-    ["sign"],
-  );
-  const mac = await crypto.subtle.sign("HMAC", key, encoder.encode("claude-peers hook v1"));
-  return hex(new Uint8Array(mac)).slice(0, 40);
+  return (await hmacHex(secret, "claude-peers hook v1")).slice(0, 40);
 }
