@@ -39,6 +39,7 @@ import {
 import type { Config } from "./config.ts";
 import { loadOrCreateSecret } from "./secret.ts";
 import { brokerProof, newChallenge, PROOF_FRESH_MS } from "./broker_proof.ts";
+import { type BrokerRoute, fetchBroker, fetchBrokerFirst } from "./broker_route.ts";
 
 /** The lines of an NDJSON body, as they arrive. */
 async function* ndjsonLines(body: ReadableStream<Uint8Array>): AsyncGenerator<string> {
@@ -95,6 +96,8 @@ export class BrokerClient {
   #proving = false;
   /** When the proven broker last answered (performance.now()). */
   #lastReply = -Infinity;
+  /** The route the last proof came by: credentials go by it only (broker_route.ts). */
+  #route: BrokerRoute | undefined;
   /** The peer session credential sent with peer requests. */
   session: string | undefined;
 
@@ -108,7 +111,7 @@ export class BrokerClient {
    */
   async health(): Promise<HealthResponse> {
     const challenge = newChallenge();
-    const response = await this.#fetch(`/health?challenge=${challenge}`, { method: "GET" }, false);
+    const { response, route } = await this.#fetchFirst(`/health?challenge=${challenge}`);
     const body = await response.json().catch(() => null);
     const parsed = HealthResponse.safeParse(body);
     if (!response.ok || !parsed.success) {
@@ -128,6 +131,7 @@ export class BrokerClient {
     }
     // Proven: the calls that follow need not ask again (until the broker is lost or quiet).
     this.#proof ??= Promise.resolve();
+    this.#route = route;
     this.#lastReply = performance.now();
     return parsed.data;
   }
@@ -159,6 +163,7 @@ export class BrokerClient {
     this.#proof = undefined;
     this.#proving = false;
     this.#lastReply = -Infinity;
+    this.#route = undefined;
   }
 
   #loadSecret(): Promise<string> {
@@ -238,7 +243,7 @@ export class BrokerClient {
    * `signal` aborts. A line that is not an event this version knows is skipped.
    */
   async *events(signal: AbortSignal): AsyncGenerator<BrokerEvent> {
-    const response = await this.#fetch("/events", { method: "GET", signal }, true, false);
+    const response = await this.#fetch("/events", { method: "GET", signal }, false);
     if (!response.ok || !response.body) throw await this.#errorOf(response);
     try {
       for await (const line of ndjsonLines(response.body)) {
@@ -259,7 +264,7 @@ export class BrokerClient {
   /** GET /stream: yields events until the broker ends the stream or `signal` aborts. */
   async *stream(signal: AbortSignal): AsyncGenerator<StreamEvent> {
     // The stream lives as long as the peer: no deadline, only the caller's signal.
-    const response = await this.#fetch("/stream", { method: "GET", signal }, true, false);
+    const response = await this.#fetch("/stream", { method: "GET", signal }, false);
     if (!response.ok || !response.body) throw await this.#errorOf(response);
     try {
       for await (const line of ndjsonLines(response.body)) {
@@ -281,7 +286,7 @@ export class BrokerClient {
     const init: RequestInit = { method };
     if (signal) init.signal = signal;
     if (body !== undefined) init.body = JSON.stringify(body);
-    const response = await this.#fetch(path, init, true);
+    const response = await this.#fetch(path, init);
     if (!response.ok) throw await this.#errorOf(response);
     const value = await response.json().catch((error) => {
       this.#forgetProof();
@@ -297,7 +302,6 @@ export class BrokerClient {
   async #fetch(
     path: string,
     init: RequestInit,
-    authenticated: boolean,
     deadline = true,
   ): Promise<Response> {
     if (deadline) {
@@ -306,16 +310,28 @@ export class BrokerClient {
     }
     const headers = new Headers(init.headers);
     if (init.body !== undefined) headers.set("content-type", "application/json");
-    if (authenticated) {
-      // No credential goes to a program that has not proved it is this user's broker.
-      await this.#verifyBroker();
-      headers.set("authorization", `Bearer ${await this.#loadSecret()}`);
-      if (this.session) headers.set(SESSION_HEADER, this.session);
-    }
+    // No credential goes to a program that has not proved it is this user's broker.
+    await this.#verifyBroker();
+    headers.set("authorization", `Bearer ${await this.#loadSecret()}`);
+    if (this.session) headers.set(SESSION_HEADER, this.session);
     try {
-      const response = await fetch(`${this.#config.brokerUrl}${path}`, { ...init, headers });
-      if (authenticated) this.#lastReply = performance.now();
+      // Credentials go only by the route the proof came by; a route that fails is forgotten
+      // with the proof, and the next call proves again by whichever route then answers.
+      const route = this.#route ?? "tcp";
+      const response = await fetchBroker(this.#config, route, path, { ...init, headers });
+      this.#lastReply = performance.now();
       return response;
+    } catch (error) {
+      this.#forgetProof();
+      throw this.#unavailable(error);
+    }
+  }
+
+  /** The proof request (no credentials), by the Unix socket when it answers, else by TCP. */
+  async #fetchFirst(path: string): Promise<{ response: Response; route: BrokerRoute }> {
+    const signal = AbortSignal.timeout(CALL_TIMEOUT_MS);
+    try {
+      return await fetchBrokerFirst(this.#config, path, { method: "GET", signal });
     } catch (error) {
       this.#forgetProof();
       throw this.#unavailable(error);

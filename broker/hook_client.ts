@@ -11,6 +11,7 @@ import type { Config } from "./config.ts";
 import { CLAUDE_SESSION_HEADER } from "./wire.ts";
 import { readSecret } from "./secret_file.ts";
 import { brokerProof, newChallenge, PROOF_FRESH_MS } from "./broker_proof.ts";
+import { type BrokerRoute, fetchBroker, fetchBrokerFirst } from "./broker_route.ts";
 
 /** The broker did not answer, or not as a broker does. */
 export class HookCallError extends Error {
@@ -24,6 +25,8 @@ export class HookClient {
   #secret: Promise<string | null> | undefined;
   /** When the proven broker last answered (performance.now()); -Infinity: prove it first. */
   #lastReply = -Infinity;
+  /** The route the last proof came by: credentials go by it only (broker_route.ts). */
+  #route: BrokerRoute = "tcp";
   #reached = false;
 
   constructor(config: Config, claudeSession: string) {
@@ -62,7 +65,8 @@ export class HookClient {
 
   async #verify(secret: string, signal: AbortSignal | undefined): Promise<void> {
     const challenge = newChallenge();
-    const proof = await proofFrom(this.#config, challenge, signal);
+    const { proof, route } = await proofFrom(this.#config, challenge, signal);
+    this.#route = route;
     if (proof !== await brokerProof(secret, challenge)) {
       throw new HookCallError(
         `What answers on port ${this.#config.port} is not this user's broker`,
@@ -94,7 +98,7 @@ export class HookClient {
     if (signal) init.signal = signal;
     let response: Response;
     try {
-      response = await fetch(`${this.#config.brokerUrl}${path}`, init);
+      response = await fetchBroker(this.#config, this.#route, path, init);
     } catch (error) {
       this.#lastReply = -Infinity;
       throw new HookCallError(`No broker answers at ${this.#config.brokerUrl}`, { cause: error });
@@ -116,12 +120,16 @@ async function proofFrom(
   config: Config,
   challenge: string,
   signal: AbortSignal | undefined,
-): Promise<unknown> {
+): Promise<{ proof: unknown; route: BrokerRoute }> {
   try {
     const init: RequestInit = signal ? { signal } : {};
-    const response = await fetch(`${config.brokerUrl}/health?challenge=${challenge}`, init);
+    const { response, route } = await fetchBrokerFirst(
+      config,
+      `/health?challenge=${challenge}`,
+      init,
+    );
     const body = await response.json().catch(() => undefined);
-    return isObject(body) ? body.proof : undefined;
+    return { proof: isObject(body) ? body.proof : undefined, route };
   } catch (error) {
     throw new HookCallError(`No broker answers at ${config.brokerUrl}`, { cause: error });
   }

@@ -9,9 +9,8 @@
  */
 import { joinPath } from "./config.ts";
 import { errorMessage, log } from "./log.ts";
+import { innerSocketPath, MAX_SOCKET_PATH } from "./broker_route.ts";
 
-/** sun_path holds 108 bytes on Linux, 104 on macOS, the terminating NUL included. */
-const MAX_SOCKET_PATH = 100;
 const RESTART_MS = 50;
 
 /** The inner server: where it listens, and how to stop it. */
@@ -39,7 +38,8 @@ export class InnerServer {
     port: number,
     handler: Deno.ServeHandler,
   ): Promise<InnerServer> {
-    const path = joinPath(stateDir, `broker-${port}.sock`);
+    // The path our own clients try first (broker_route.ts).
+    const path = innerSocketPath(stateDir, port);
     if (new TextEncoder().encode(path).byteLength <= MAX_SOCKET_PATH) {
       try {
         const server = new InnerServer(path, handler, undefined);
