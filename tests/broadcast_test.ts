@@ -11,6 +11,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
   createTestEnv,
+  git,
   type McpPeer,
   type ReceivedChannel,
   spawnMcp,
@@ -19,18 +20,6 @@ import {
   waitFor,
 } from "./_helpers.ts";
 import { MAX_BROADCASTS_PER_WINDOW } from "../broker/protocol.ts";
-
-async function git(cwd: string, ...args: string[]): Promise<void> {
-  const output = await new Deno.Command("git", {
-    args: ["-c", "user.email=t@example.com", "-c", "user.name=t", ...args],
-    cwd,
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  if (!output.success) {
-    throw new Error(`git ${args.join(" ")}: ${new TextDecoder().decode(output.stderr)}`);
-  }
-}
 
 async function repository(testEnv: TestEnv, name: string): Promise<string> {
   const repo = join(testEnv.dir, name);

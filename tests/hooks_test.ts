@@ -7,9 +7,9 @@
  */
 import assert from "node:assert/strict";
 import {
-  claudePeersCommand,
   createTestEnv,
   runCli,
+  spawnHook,
   spawnMcp,
   startBroker,
   type TestEnv,
@@ -27,22 +27,8 @@ interface HookProcess {
   kill: () => Promise<void>;
 }
 
-function startHook(testEnv: TestEnv, event: string, sessionId = SESSION): HookProcess {
-  const { command, args } = claudePeersCommand(["hook", event]);
-  const child = new Deno.Command(command, {
-    args,
-    env: { ...testEnv.env, CLAUDE_CODE_SESSION_ID: sessionId },
-    clearEnv: true,
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  writer.write(new TextEncoder().encode(JSON.stringify({
-    session_id: sessionId,
-    hook_event_name: event === "wait" ? "Stop" : "PostToolUse",
-    cwd: testEnv.dir,
-  }))).then(() => writer.close());
+function startHook(testEnv: TestEnv, event: "wait" | "context", sessionId = SESSION): HookProcess {
+  const child = spawnHook(testEnv, event, sessionId);
   const output = child.output().then((result) => ({
     code: result.code,
     stdout: new TextDecoder().decode(result.stdout),
@@ -148,7 +134,7 @@ Deno.test("hook context shows waiting messages as additionalContext once, and is
 Deno.test("hooks exit 0 at once with nothing printed when no broker answers", async () => {
   const testEnv = await createTestEnv();
   try {
-    for (const event of ["context", "wait"]) {
+    for (const event of ["context", "wait"] as const) {
       const start = performance.now();
       const hook = startHook(testEnv, event, "no-such-session");
       const { stdout, stderr } = await hook.output;

@@ -14,6 +14,7 @@ import {
   claudePeersCommand,
   createTestEnv,
   runCli,
+  spawnHook,
   spawnMcp,
   startBroker,
   type TestEnv,
@@ -211,20 +212,7 @@ Deno.test({
 
 /** A `hook wait` of the victim's session, as Claude Code runs it at Stop. */
 function startWaitingHook(testEnv: TestEnv, session: string): Deno.ChildProcess {
-  const { command, args } = claudePeersCommand(["hook", "wait"], testEnv.bin);
-  const child = new Deno.Command(command, {
-    args,
-    env: { ...testEnv.env, CLAUDE_CODE_SESSION_ID: session },
-    clearEnv: true,
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  writer.write(
-    new TextEncoder().encode(JSON.stringify({ session_id: session, hook_event_name: "Stop" })),
-  ).then(() => writer.close()).catch(() => {});
-  return child;
+  return spawnHook(testEnv, "wait", session);
 }
 
 Deno.test({

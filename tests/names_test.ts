@@ -7,19 +7,15 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { createTestEnv, runCli, spawnMcp, startBroker, type TestEnv, waitFor } from "./_helpers.ts";
-
-async function git(cwd: string, ...args: string[]): Promise<void> {
-  const output = await new Deno.Command("git", {
-    args: ["-c", "user.email=t@example.com", "-c", "user.name=t", ...args],
-    cwd,
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  if (!output.success) {
-    throw new Error(`git ${args.join(" ")}: ${new TextDecoder().decode(output.stderr)}`);
-  }
-}
+import {
+  createTestEnv,
+  git,
+  runCli,
+  spawnMcp,
+  startBroker,
+  type TestEnv,
+  waitFor,
+} from "./_helpers.ts";
 
 /** A repository "api" on branch main with a worktree on branch "login-fix". */
 async function apiRepository(testEnv: TestEnv): Promise<{ repo: string; worktree: string }> {

@@ -6,19 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { createTestEnv, runCli, spawnMcp, startBroker } from "./_helpers.ts";
-
-async function git(cwd: string, ...args: string[]): Promise<void> {
-  const output = await new Deno.Command("git", {
-    args: ["-c", "user.email=t@example.com", "-c", "user.name=t", ...args],
-    cwd,
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  if (!output.success) {
-    throw new Error(`git ${args.join(" ")}: ${new TextDecoder().decode(output.stderr)}`);
-  }
-}
+import { createTestEnv, git, runCli, spawnMcp, startBroker } from "./_helpers.ts";
 
 Deno.test("list_peers scopes: machine, directory and repo with worktrees as one repository", async () => {
   await using testEnv = await createTestEnv();
