@@ -5,7 +5,6 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import type { Config } from "../broker/config.ts";
 
 /** One subcommand of claude-peers: its name, its help and what it does. */
@@ -20,7 +19,13 @@ export interface Command {
   run(args: string[], config: Config): Promise<number>;
 }
 
-/** Rejects any argument: for commands that take none (throws parseArgs' TypeError). */
-export function parseNoArguments(args: string[]): void {
+/**
+ * Rejects any argument: for commands that take none (throws parseArgs' TypeError). node:util
+ * loads only when there are arguments: the first `node:` module loads Node's polyfills, ~4 ms
+ * of `claude-peers mcp`'s start-up (issue 11).
+ */
+export async function parseNoArguments(args: string[]): Promise<void> {
+  if (args.length === 0) return;
+  const { parseArgs } = await import("node:util");
   parseArgs({ args, options: {}, strict: true });
 }

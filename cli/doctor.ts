@@ -38,7 +38,7 @@ export const CHANNELS_SINCE = "2.1.80";
 const MARK: Record<Outcome, string> = { ok: "✔", warn: "!", fail: "✘" };
 
 async function runDoctor(args: string[], config: Config): Promise<number> {
-  parseNoArguments(args);
+  await parseNoArguments(args);
   const checks: Check[] = [
     {
       outcome: "ok",

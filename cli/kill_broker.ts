@@ -20,9 +20,9 @@ stay in the database; the next claude-peers command starts a new broker.`,
   run: runKillBroker,
 };
 
-function runKillBroker(args: string[], config: Config): Promise<number> {
-  parseNoArguments(args);
-  return stopBroker(config);
+async function runKillBroker(args: string[], config: Config): Promise<number> {
+  await parseNoArguments(args);
+  return await stopBroker(config);
 }
 
 const WAIT_MS = 10_000;

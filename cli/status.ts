@@ -22,7 +22,7 @@ Exits 1 when no broker is running.`,
 };
 
 async function runStatus(args: string[], config: Config): Promise<number> {
-  parseNoArguments(args);
+  await parseNoArguments(args);
   const client = new BrokerClient(config);
   try {
     await client.health();
