@@ -65,7 +65,23 @@ export interface Config {
   claudePid: number | undefined;
   /** The executable search path, for doctor's checks. */
   searchPath: string;
+  /**
+   * Whether a variable such as GIT_DIR changes where git finds the repository: git facts are
+   * then asked of git instead of read from the repository's files.
+   */
+  gitRelocated: boolean;
 }
+
+/** Variables that move git's repository discovery (or its config) away from the files. */
+const GIT_DISCOVERY_VARIABLES = [
+  "GIT_DIR",
+  "GIT_WORK_TREE",
+  "GIT_COMMON_DIR",
+  "GIT_CEILING_DIRECTORIES",
+  "GIT_DISCOVERY_ACROSS_FILESYSTEM",
+  "GIT_CONFIG_PARAMETERS",
+  "GIT_CONFIG_COUNT",
+];
 
 /** The environment variables this program reads. */
 export interface Env {
@@ -100,6 +116,7 @@ export function resolveConfig(env: Env = Deno.env): Config {
     claudeSessionId: parseClaudeSession(env.get("CLAUDE_CODE_SESSION_ID")),
     claudePid: parsePid(env.get("CLAUDE_PID")),
     searchPath: env.get("PATH") ?? "",
+    gitRelocated: GIT_DISCOVERY_VARIABLES.some((name) => (env.get(name) ?? "") !== ""),
   };
 }
 

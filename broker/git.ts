@@ -5,6 +5,8 @@
  *
  * @module
  */
+import { readGitFiles } from "./git_files.ts";
+
 /** Where a working directory sits in git; every field is null outside a repository. */
 export interface GitFacts {
   /** Absolute `git rev-parse --git-common-dir`: the same for every worktree of one repo. */
@@ -14,8 +16,30 @@ export interface GitFacts {
   branch: string | null;
 }
 
+/** Options for {@link readGitFacts}. */
+export interface ReadGitFactsOptions {
+  /**
+   * Read the repository's files where they tell exactly what git would say, and run git only
+   * where they do not; false runs git (a variable such as GIT_DIR moves the repository).
+   * @default true
+   */
+  readFiles?: boolean;
+}
+
 /** Reads the git facts of `cwd`; all null when git is missing or `cwd` is not in a repo. */
-export async function readGitFacts(cwd: string): Promise<GitFacts> {
+export async function readGitFacts(
+  cwd: string,
+  options: ReadGitFactsOptions = {},
+): Promise<GitFacts> {
+  if (options.readFiles ?? true) {
+    const fromFiles = await readGitFiles(cwd).catch(() => undefined);
+    if (fromFiles !== undefined) return fromFiles;
+  }
+  return await askGit(cwd);
+}
+
+/** The git facts of `cwd` as git itself reports them (two `git rev-parse` runs). */
+export async function askGit(cwd: string): Promise<GitFacts> {
   const [paths, branch] = await Promise.all([
     git(cwd, ["rev-parse", "--path-format=absolute", "--git-common-dir", "--show-toplevel"]),
     git(cwd, ["rev-parse", "--abbrev-ref", "HEAD"]),

@@ -25,6 +25,8 @@ export async function ps(pid: number, format: string): Promise<string | null> {
 /** A process in the table {@link processTable} reads. */
 export interface ProcessEntry {
   ppid: number;
+  /** Its terminal, as `ps -o tty=` prints it ("?" or "??" when it has none). */
+  tty: string;
   args: string[];
 }
 
@@ -34,13 +36,17 @@ export interface ProcessEntry {
  */
 export async function processTable(): Promise<Map<number, ProcessEntry> | null> {
   if (Deno.build.os === "windows") return null;
-  const listing = await run("ps", ["-A", "-o", "pid=,ppid=,args="]);
+  const listing = await run("ps", ["-A", "-o", "pid=,ppid=,tty=,args="]);
   if (listing === null) return null;
   const table = new Map<number, ProcessEntry>();
   for (const line of listing.split("\n")) {
-    const match = line.match(/^\s*(\d+)\s+(\d+)\s+(.*)$/);
+    const match = line.match(/^\s*(\d+)\s+(\d+)\s+(\S+)(?:\s+(.*))?$/);
     if (match) {
-      table.set(Number(match[1]), { ppid: Number(match[2]), args: match[3]!.split(/\s+/) });
+      table.set(Number(match[1]), {
+        ppid: Number(match[2]),
+        tty: match[3]!,
+        args: (match[4] ?? "").split(/\s+/),
+      });
     }
   }
   return table;

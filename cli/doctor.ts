@@ -167,7 +167,7 @@ async function checkClaude(config: Config): Promise<Check[]> {
     });
   }
   const cwd = Deno.cwd();
-  const { repo } = await readGitFacts(cwd);
+  const { repo } = await readGitFacts(cwd, { readFiles: !config.gitRelocated });
   const registrations = await findRegistrations(config, cwd, repo);
   if (registrations.length === 0) {
     checks.push({

@@ -21,7 +21,7 @@ Runs the stdio MCP server. Register it with Claude Code:
 async function runMcpCommand(args: string[], config: Config): Promise<number> {
   await parseNoArguments(args);
   // The session's git and ps processes run while the MCP SDK loads (start-up, issue 11).
-  const facts = (await import("../mcp/context.ts")).readStartFacts(config.channel);
+  const facts = (await import("../mcp/context.ts")).readStartFacts(config);
   // Loaded per mode: the broker never loads the MCP SDK, the MCP server never the broker.
   const { runMcp } = await import("../mcp/mod.ts");
   await runMcp(config, facts);

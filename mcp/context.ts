@@ -5,9 +5,9 @@
  *
  * @module
  */
-import type { ChannelSetting } from "../broker/config.ts";
+import type { Config } from "../broker/config.ts";
 import { type GitFacts, readGitFacts } from "../broker/git.ts";
-import { processTable, ps } from "../broker/processes.ts";
+import { type ProcessEntry, processTable, ps } from "../broker/processes.ts";
 
 /** The session this MCP server serves. */
 export interface SessionContext extends GitFacts {
@@ -18,35 +18,43 @@ export interface SessionContext extends GitFacts {
 }
 
 /**
- * The session context and whether channels are on, read together: both start processes (git,
- * ps), so `claude-peers mcp` starts them before it loads the MCP SDK, and they run meanwhile.
+ * The session context and whether channels are on, read together, each process started once:
+ * `claude-peers mcp` registers with them before it loads the MCP SDK. Guessing the channel
+ * mode takes the whole process table, which has the parent's terminal too; otherwise one `ps`
+ * asks for that alone. The git facts come from the repository's files where they can.
  */
-export function readStartFacts(channel: ChannelSetting): Promise<[SessionContext, boolean]> {
-  return Promise.all([readSessionContext(), detectChannelMode(channel, Deno.ppid)]);
-}
-
-/** Reads the session context of this process. */
-export async function readSessionContext(): Promise<SessionContext> {
+export function readStartFacts(
+  config: Pick<Config, "channel" | "gitRelocated">,
+): Promise<[SessionContext, boolean]> {
+  const ppid = Deno.ppid;
+  const table = config.channel === "auto" ? processTable() : undefined;
+  const tty = table ? table.then((entries) => ttyName(entries?.get(ppid)?.tty)) : parentTty(ppid);
+  const channel = table
+    ? table.then((entries) => channelNamedIn(entries, ppid))
+    : Promise.resolve(config.channel === "on");
   const cwd = Deno.cwd();
-  const [facts, tty] = await Promise.all([readGitFacts(cwd), parentTty(Deno.ppid)]);
-  return { pid: Deno.pid, ppid: Deno.ppid, cwd, ...facts, tty };
+  const session = Promise.all([readGitFacts(cwd, { readFiles: !config.gitRelocated }), tty])
+    .then(([facts, tty]): SessionContext => ({ pid: Deno.pid, ppid, cwd, ...facts, tty }));
+  return Promise.all([session, channel]);
 }
 
 async function parentTty(ppid: number): Promise<string | null> {
-  const tty = await ps(ppid, "tty=");
+  return ttyName(await ps(ppid, "tty=") ?? undefined);
+}
+
+/** A terminal as `ps` names it, or null for none ("?" on Linux, "??" on macOS). */
+function ttyName(tty: string | undefined): string | null {
   return tty && tty !== "?" && tty !== "??" ? tty : null;
 }
 
 const CHANNEL_FLAGS = ["--dangerously-load-development-channels", "--channels"];
 
 /**
- * Whether Claude Code will show channel notifications. It gives the server no sign of that,
- * so look at how it was launched: a channel flag naming claude-peers on an ancestor's
- * command line. The setting "on"/"off" overrides the guess.
+ * Whether Claude Code will show channel notifications, when the setting is "auto". It gives
+ * the server no sign of that, so look at how it was launched: a channel flag naming
+ * claude-peers on the command line of `ppid` or one of its two nearest ancestors in `table`.
  */
-export async function detectChannelMode(setting: ChannelSetting, ppid: number): Promise<boolean> {
-  if (setting !== "auto") return setting === "on";
-  const table = await processTable();
+function channelNamedIn(table: Map<number, ProcessEntry> | null, ppid: number): boolean {
   let pid = ppid;
   for (let depth = 0; depth < 3 && pid > 1; depth++) {
     const entry = table?.get(pid);

@@ -22,7 +22,7 @@ const PARENT_CHECK_MS = 10_000;
  */
 export async function runMcp(
   config: Config,
-  facts: Promise<[SessionContext, boolean]> = readStartFacts(config.channel),
+  facts: Promise<[SessionContext, boolean]> = readStartFacts(config),
 ): Promise<void> {
   setLogPrefix("claude-peers mcp");
   const [session, channel] = await facts;

@@ -22,9 +22,9 @@ import { registerTools } from "./tools/mod.ts";
 export interface PeerServerDeps {
   /** Where the broker is and how to reach it. */
   config: Config;
-  /** The session this server serves (`readSessionContext()` in `claude-peers mcp`). */
+  /** The session this server serves (`readStartFacts()` in `claude-peers mcp`). */
   session: SessionContext;
-  /** Whether Claude Code shows channel notifications (`detectChannelMode()`). */
+  /** Whether Claude Code shows channel notifications (`readStartFacts()`). */
   channel: boolean;
   /** How long a tool waits for registration with the broker. @default 8000 */
   readyTimeoutMs?: number;
