@@ -73,6 +73,8 @@ export interface EnsureBrokerOptions {
    * broker. @default a new client for `config`
    */
   client?: BrokerClient;
+  /** Called once no broker answered at first, as this call goes on to wait for (or start) one. */
+  onWait?: () => void;
 }
 
 /** Makes sure a broker answers on the configured port; returns whether this call started it. */
@@ -82,6 +84,7 @@ export async function ensureBroker(
 ): Promise<"running" | "started"> {
   const client = options.client ?? new BrokerClient(config);
   if (await answers(client)) return "running";
+  options.onWait?.();
   await ensurePrivateDirectory(config.stateDir);
   const lockPath = joinPath(config.stateDir, "spawn.lock");
   const timeoutMs = options.timeoutMs ?? 15_000;

@@ -5,6 +5,7 @@
  * @module
  */
 import type { Config } from "../broker/config.ts";
+import { setLogPrefix } from "../broker/log.ts";
 import { type Command, parseNoArguments } from "./command.ts";
 
 /** `claude-peers mcp`. */
@@ -20,10 +21,12 @@ Runs the stdio MCP server. Register it with Claude Code:
 
 async function runMcpCommand(args: string[], config: Config): Promise<number> {
   await parseNoArguments(args);
-  // The session's git and ps processes run while the MCP SDK loads (start-up, issue 11).
-  const facts = (await import("../mcp/context.ts")).readStartFacts(config);
+  setLogPrefix("claude-peers mcp");
+  // Registered before the MCP SDK loads: evaluating it blocks the event loop for ~20-30 ms,
+  // which would hold up the broker's replies (start-up, issue 11).
+  const started = await (await import("../mcp/start.ts")).startSession(config);
   // Loaded per mode: the broker never loads the MCP SDK, the MCP server never the broker.
   const { runMcp } = await import("../mcp/mod.ts");
-  await runMcp(config, facts);
+  await runMcp(config, started);
   return 0;
 }

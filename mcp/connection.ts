@@ -5,7 +5,6 @@
  *
  * @module
  */
-import { setTimeout as delay } from "node:timers/promises";
 import type { Config } from "../broker/config.ts";
 import { BrokerClient, BrokerError, BrokerUnavailableError } from "../broker/client.ts";
 import { ensureBroker } from "../broker/spawn.ts";
@@ -27,8 +26,11 @@ export interface StreamListener {
 export interface PeerConnectionOptions {
   /** How long a tool waits for registration. @default 8000 */
   readyTimeoutMs?: number;
-  /** Whether Claude Code shows this server's channel notifications. @default false */
-  channel?: boolean;
+  /**
+   * Whether Claude Code shows this server's channel notifications, or a promise of that while
+   * it is still being found out (registration waits for it). @default false
+   */
+  channel?: boolean | Promise<boolean>;
 }
 
 /** How long a tool waits for the broker through a restart: tools answer within seconds. */
@@ -39,7 +41,7 @@ const MAX_BACKOFF_MS = 2_000;
 /** Registration and push stream of one MCP server, kept alive until {@link close}. */
 export class PeerConnection {
   #config: Config;
-  #context: SessionContext;
+  #context: SessionContext | Promise<SessionContext>;
   #options: PeerConnectionOptions;
   #client: BrokerClient;
   #abort = new AbortController();
@@ -52,8 +54,20 @@ export class PeerConnection {
   /** Why the program on the port is not trusted, while that is the latest news from it. */
   #refusal: BrokerError | undefined;
   #running: Promise<void> | undefined;
+  /** Settles when the first registration attempt has an outcome (or must wait for a broker). */
+  #firstAttempt = Promise.withResolvers<void>();
+  /** Where pushed messages go; the stream opens once there is one. */
+  #listener = Promise.withResolvers<StreamListener>();
 
-  constructor(config: Config, context: SessionContext, options: PeerConnectionOptions = {}) {
+  /**
+   * `context` may be a promise while the session's facts are read: the broker is found (and
+   * proven) meanwhile, and registration waits for them.
+   */
+  constructor(
+    config: Config,
+    context: SessionContext | Promise<SessionContext>,
+    options: PeerConnectionOptions = {},
+  ) {
     this.#config = config;
     this.#context = context;
     this.#options = options;
@@ -76,9 +90,27 @@ export class PeerConnection {
     return this.#summary;
   }
 
-  /** Starts connecting in the background, reporting to `listener`; returns at once. */
-  start(listener: StreamListener): void {
-    this.#running ??= this.#run(listener);
+  /**
+   * Starts connecting in the background and returns at once. Registration does not wait for a
+   * listener (`claude-peers mcp` registers while the MCP SDK loads); the push stream opens once
+   * one is given, here or by a later call (the first one given is kept).
+   */
+  start(listener?: StreamListener): void {
+    if (listener) this.#listener.resolve(listener);
+    this.#running ??= this.#run();
+  }
+
+  /**
+   * Resolves once registered, or once the first attempt failed or waits for a broker to start,
+   * or after `timeoutMs`, whichever comes first; never rejects.
+   */
+  async firstAttempt(timeoutMs: number): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      this.#firstAttempt.promise,
+      new Promise<void>((resolve) => timer = setTimeout(resolve, timeoutMs)),
+    ]);
+    clearTimeout(timer);
   }
 
   /** The client, once registered; waits (bounded) through broker start-up and restarts. */
@@ -87,15 +119,18 @@ export class PeerConnection {
     // Another program holds the port: say so now instead of waiting for a broker.
     if (this.#refusal) throw this.#refusal;
     const timeoutMs = this.#options.readyTimeoutMs ?? READY_TIMEOUT_MS;
-    const waited = new AbortController();
-    const timeout = delay(timeoutMs, undefined, { signal: waited.signal }).then(() => {
-      throw new BrokerUnavailableError(`Cannot reach the claude-peers broker: ${this.#lastError}`);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        reject(
+          new BrokerUnavailableError(`Cannot reach the claude-peers broker: ${this.#lastError}`),
+        );
+      }, timeoutMs);
     });
     try {
       await Promise.race([this.#ready.promise, timeout]);
     } finally {
-      waited.abort();
-      timeout.catch(() => {});
+      clearTimeout(timer);
     }
     return this.#client;
   }
@@ -136,7 +171,7 @@ export class PeerConnection {
     await this.#running?.catch(() => {});
   }
 
-  async #run(listener: StreamListener): Promise<void> {
+  async #run(): Promise<void> {
     let backoff = MIN_BACKOFF_MS;
     const aborted = new Promise<void>((resolve) => {
       this.#abort.signal.addEventListener("abort", () => resolve(), { once: true });
@@ -145,8 +180,13 @@ export class PeerConnection {
       try {
         // Tools wait for this attempt instead of failing with the last one's refusal.
         this.#refusal = undefined;
-        await ensureBroker(this.#config, { client: this.#client });
+        await ensureBroker(this.#config, {
+          client: this.#client,
+          onWait: () => this.#firstAttempt.resolve(),
+        });
         await this.#register();
+        const listener = await Promise.race([this.#listener.promise, aborted]);
+        if (listener === undefined) break;
         for await (const event of this.#client.stream(this.#abort.signal)) {
           if (event.type === "hello") {
             backoff = MIN_BACKOFF_MS;
@@ -157,6 +197,7 @@ export class PeerConnection {
         }
         this.#markDisconnected("the broker closed the stream");
       } catch (error) {
+        this.#firstAttempt.resolve();
         if (this.#abort.signal.aborted) break;
         this.#markDisconnected(errorMessage(error));
         if (isRefusal(error)) this.#refuse(error);
@@ -173,15 +214,16 @@ export class PeerConnection {
     const resume = this.#peerId && this.#client.session
       ? { peer_id: this.#peerId, session: this.#client.session }
       : undefined;
+    const [context, channel] = await Promise.all([this.#context, this.#options.channel ?? false]);
     const reply = await this.#client.register({
-      pid: this.#context.pid,
-      cwd: this.#context.cwd,
-      git_root: this.#context.gitRoot,
-      repo: this.#context.repo,
-      branch: this.#context.branch,
-      tty: this.#context.tty,
+      pid: context.pid,
+      cwd: context.cwd,
+      git_root: context.gitRoot,
+      repo: context.repo,
+      branch: context.branch,
+      tty: context.tty,
       summary: this.#summary,
-      channel: this.#options.channel ?? false,
+      channel,
       ...(resume ? { resume } : {}),
       ...(this.#config.claudeSessionId ? { claude_session_id: this.#config.claudeSessionId } : {}),
     });
@@ -193,6 +235,7 @@ export class PeerConnection {
     this.#name = reply.name;
     this.#isReady = true;
     this.#ready.resolve();
+    this.#firstAttempt.resolve();
   }
 
   #markDisconnected(reason: string): void {
@@ -216,9 +259,26 @@ export class PeerConnection {
   }
 
   /** Waits `ms`, or less when the connection closes meanwhile. */
-  async #sleep(ms: number): Promise<void> {
-    await delay(ms, undefined, { signal: this.#abort.signal }).catch(() => {});
+  #sleep(ms: number): Promise<void> {
+    return sleep(ms, this.#abort.signal);
   }
+}
+
+/**
+ * Resolves after `ms`, or as soon as `signal` aborts. Not node:timers/promises: the first
+ * `node:` module loads Node's polyfills, ~4 ms of the MCP server's start-up (issue 11).
+ */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
+  });
 }
 
 /** The program on the port is not this user's broker: nothing may be sent to it. */

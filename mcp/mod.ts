@@ -1,6 +1,6 @@
 /**
- * runMcp(): the stdio MCP server Claude Code spawns. It answers the handshake at once,
- * registers with the broker in the background, and exits (dropping out of the listings)
+ * runMcp(): the stdio MCP server Claude Code spawns. It answers the handshake at once, takes
+ * over the registration startSession() began, and exits (dropping out of the listings)
  * when stdin closes or its parent process is gone. Everything else is built by
  * createPeerServer(); stdout is the protocol, so nothing here writes to it.
  *
@@ -10,23 +10,24 @@ import process from "node:process";
 import { StdioServerTransport } from "../broker/_vendor/mcp_sdk.js";
 import type { Config } from "../broker/config.ts";
 import { log, setLogPrefix } from "../broker/log.ts";
-import { readStartFacts, type SessionContext } from "./context.ts";
+import type { SessionContext } from "./context.ts";
+import { type StartedSession, startSession } from "./start.ts";
 import { createPeerServer } from "./server.ts";
 
 /** Stdin closing is the usual sign the parent is gone; this slow check catches the rest. */
 const PARENT_CHECK_MS = 10_000;
 
 /**
- * Serves MCP on stdio until stdin closes or the parent exits. `facts` are the session's, when
- * the caller started reading them already (`readStartFacts`).
+ * Serves MCP on stdio until stdin closes or the parent exits. `started` is the session, when
+ * the caller began registering it already ({@link startSession}, before the SDK loaded).
  */
 export async function runMcp(
   config: Config,
-  facts: Promise<[SessionContext, boolean]> = readStartFacts(config),
+  started?: StartedSession,
 ): Promise<void> {
   setLogPrefix("claude-peers mcp");
-  const [session, channel] = await facts;
-  const peer = createPeerServer({ config, session, channel });
+  const { session, channel, connection } = started ?? await startSession(config);
+  const peer = createPeerServer({ config, session, channel, connection });
   const exit = watchForExit(session);
   try {
     const transport = new StdioServerTransport();

@@ -28,6 +28,11 @@ export interface PeerServerDeps {
   channel: boolean;
   /** How long a tool waits for registration with the broker. @default 8000 */
   readyTimeoutMs?: number;
+  /**
+   * The connection for `session`, when registration began already (`startSession()`); its
+   * push stream opens at {@link PeerServer.start}. @default a new one, started by `start()`
+   */
+  connection?: PeerConnection;
 }
 
 /** A built peer server: link `server` to a transport, then {@link PeerServer.start}. */
@@ -60,7 +65,7 @@ export function createPeerServer(deps: PeerServerDeps): PeerServer {
   const connectionOptions: PeerConnectionOptions = deps.readyTimeoutMs === undefined
     ? { channel }
     : { channel, readyTimeoutMs: deps.readyTimeoutMs };
-  const connection = new PeerConnection(config, session, connectionOptions);
+  const connection = deps.connection ?? new PeerConnection(config, session, connectionOptions);
   const delivery = new Delivery({
     channel,
     clientReady: initialized.promise,
