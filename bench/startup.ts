@@ -1,6 +1,7 @@
 /**
  * Start-up: spawn to tools/list answered, and spawn to visible in another peer's list_peers,
- * for the first server (which also starts the broker) and for later ones.
+ * for the first server (which also starts the broker) and for later ones; for later ones also
+ * spawn to initialize answered, which tells loading (before it) from the handshake (after).
  *
  * @module
  */
@@ -14,6 +15,8 @@ export interface StartupResult {
   firstVisibleMs: number;
   laterToolsListMs: number;
   laterVisibleMs: number;
+  /** Spawn to the initialize reply (the MCP client connected), median of the later servers. */
+  laterInitializeMs: number;
   laterSamples: number;
 }
 
@@ -23,10 +26,11 @@ async function startOne(
 ) {
   const start = performance.now();
   const peer = await spawnMcp(testEnv);
+  const initialize = performance.now() - start;
   await peer.client.listTools();
   const toolsList = performance.now() - start;
   await waitFor(() => observe(peer.pid()), 30_000, "the new peer to be listed");
-  return { peer, toolsList, visible: performance.now() - start };
+  return { peer, initialize, toolsList, visible: performance.now() - start };
 }
 
 /** Measures the first server and `later` later ones. */
@@ -46,11 +50,13 @@ export async function measureStartup(later: number): Promise<StartupResult> {
     const observer = first.peer;
     const viaObserver = async (pid: number) =>
       (await observer.call("list_peers", { scope: "machine" })).text.includes(`pid ${pid},`);
+    const initialize: number[] = [];
     const toolsList: number[] = [];
     const visible: number[] = [];
     for (let i = 0; i < later; i++) {
       const next = await startOne(viaObserver, testEnv);
       peers.push(next.peer);
+      initialize.push(next.initialize);
       toolsList.push(next.toolsList);
       visible.push(next.visible);
     }
@@ -59,6 +65,7 @@ export async function measureStartup(later: number): Promise<StartupResult> {
       firstVisibleMs: first.visible,
       laterToolsListMs: median(toolsList),
       laterVisibleMs: median(visible),
+      laterInitializeMs: median(initialize),
       laterSamples: later,
     };
   } finally {
