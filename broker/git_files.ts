@@ -24,12 +24,14 @@ export async function readGitFiles(cwd: string): Promise<GitFacts | undefined> {
   if (found === undefined || found === null) return found === null ? NO_REPOSITORY : undefined;
   const { top, gitDir } = found;
   // Each read is a round trip to Deno's file thread pool: they go out together.
-  const [head, commondir, worktreeConfig] = await Promise.all([
+  const [headLink, head, commondir, worktreeConfig] = await Promise.all([
+    Deno.lstat(`${gitDir}/HEAD`).then((info) => info.isSymlink, () => false),
     readText(`${gitDir}/HEAD`),
     readText(`${gitDir}/commondir`),
     readText(`${gitDir}/config.worktree`),
   ]);
-  if (head === null) return undefined;
+  // No HEAD, or the symbolic-link HEAD of very old repositories: git's to read.
+  if (head === null || headLink) return undefined;
   const commonDir = commondir === null ? gitDir : resolvePath(gitDir, commondir.trim());
   const [config, packed, reftable, gitRoot] = await Promise.all([
     readText(`${commonDir}/config`),
@@ -39,7 +41,8 @@ export async function readGitFiles(cwd: string): Promise<GitFacts | undefined> {
   ]);
   // A configured work tree, a bare repository or reftable refs: git knows better.
   const settings = `${config ?? ""}\n${worktreeConfig ?? ""}`;
-  if (reftable || /^\s*(worktree\s*=|bare\s*=\s*true|refstorage\s*=)/im.test(settings)) {
+  const special = /^\s*(worktree\s*=|bare\s*=\s*(true|yes|on|1)\b|refstorage\s*=)/im;
+  if (reftable || special.test(settings)) {
     return undefined;
   }
   const branch = await branchOf(head.trim(), { gitDir, commonDir, packed: packed ?? "" });

@@ -65,3 +65,11 @@ Deno.test("the database sits in HOME and its folder, secret and log beside it", 
   assert.equal(chosen.secretPath, `/tmp/x/peers.db.d${sep}secret`);
   assert.equal(configOf({ HOME: "/home/u/" }).dbPath, "/home/u/.claude-peers.db");
 });
+
+Deno.test("GIT_DIR and the other variables that move git's repository are noticed", () => {
+  assert.equal(configOf({}).gitRelocated, false);
+  assert.equal(configOf({ GIT_EDITOR: "true", GIT_DIR: "" }).gitRelocated, false);
+  for (const name of ["GIT_DIR", "GIT_WORK_TREE", "GIT_CEILING_DIRECTORIES", "GIT_CONFIG_COUNT"]) {
+    assert.equal(configOf({ [name]: "/x" }).gitRelocated, true, name);
+  }
+});
