@@ -7,7 +7,8 @@
  * `deno check` sees exactly the npm API.
  *
  * - `broker/_vendor/zod_v3.js`: `z` from `zod/v3` (the protocol's schemas; broker, CLI, MCP server)
- * - `broker/_vendor/mcp_sdk.js`: `McpServer` and `StdioServerTransport` (the MCP server only)
+ * - `broker/_vendor/mcp_sdk.js`: `McpServer`, and the SDK's stdio message framing for
+ *   mcp/stdio.ts (the MCP server only)
  * - `broker/_vendor/chunk-*.js`: code the two share (zod v3), loaded once
  * - `broker/_vendor/absent.js`: what the bundles import instead of the npm packages they leave
  *   out ({@link ABSENT_PACKAGES}); it throws if anything calls it
@@ -46,12 +47,12 @@ export const VENDOR_ENTRIES: readonly VendorEntry[] = [
     name: "mcp_sdk",
     source: [
       `export { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";`,
-      `export { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";`,
+      `export { deserializeMessage, serializeMessage } from "@modelcontextprotocol/sdk/shared/stdio.js";`,
       "",
     ].join("\n"),
     types: [
       `export { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";`,
-      `export { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";`,
+      `export { deserializeMessage, serializeMessage } from "@modelcontextprotocol/sdk/shared/stdio.js";`,
       "",
     ].join("\n"),
   },
