@@ -19,11 +19,20 @@ export const PERMISSION_FLAGS: readonly string[] = Object.entries(denoJson.permi
   .map(([name]) => `--allow-${name}`);
 
 /**
- * V8 flags every mode runs with, the same under `deno run` and baked into the binary. A young
- * generation capped at 1 MB per semi-space keeps an MCP server ~2.5 MB smaller (it otherwise
- * grows to ~6 MB while the SDK loads and stays committed) for a few more scavenges (issue 11).
+ * V8 flags every mode runs with, the same under `deno run` and baked into the binary (issue 11):
+ * - A young generation capped at 1 MB per semi-space keeps an MCP server ~2.5 MB smaller (it
+ *   otherwise grows to ~6 MB while the SDK loads and stays committed) for a few more scavenges.
+ * - Memory saver mode, and V8's memory reducer starting 1 s after start instead of 30 s: the
+ *   reducer collects at once instead of waiting for a low allocation rate, and V8 hands back
+ *   the pages start-up left empty instead of pooling them. An MCP server holds ~18 MB private
+ *   from about 2 s on instead of ~22 MB for its first 30 s; the broker ~2 MB less. No more CPU
+ *   for 1,600 messages through broker and servers.
  */
-export const V8_FLAGS: readonly string[] = ["--max-semi-space-size=1"];
+export const V8_FLAGS: readonly string[] = [
+  "--max-semi-space-size=1",
+  "--memory-saver-mode",
+  "--gc-memory-reducer-start-delay-ms=1000",
+];
 
 /** {@link V8_FLAGS} as one `deno run` / `deno compile` argument. */
 export const V8_FLAGS_ARG = `--v8-flags=${V8_FLAGS.join(",")}`;
