@@ -23,7 +23,8 @@ const RUN_TIMEOUT_MS = 30_000;
 /** The flags a release is built with, spelled out here so a change to them shows in review. */
 const EXPECTED_FLAGS = "--allow-net --allow-read --allow-write --allow-env --allow-run " +
   "--allow-sys --unstable-kv " +
-  "--v8-flags=--max-semi-space-size=1,--memory-saver-mode,--gc-memory-reducer-start-delay-ms=1000 " +
+  "--v8-flags=--max-semi-space-size=1,--memory-saver-mode,--gc-memory-reducer-start-delay-ms=1000," +
+  "--no-sparkplug " +
   "--config deno.json --frozen";
 
 async function runCompileScript(args: string[]) {
