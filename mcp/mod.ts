@@ -6,13 +6,12 @@
  *
  * @module
  */
-import process from "node:process";
-import { StdioServerTransport } from "../broker/_vendor/mcp_sdk.js";
 import type { Config } from "../broker/config.ts";
 import { log, setLogPrefix } from "../broker/log.ts";
 import type { SessionContext } from "./context.ts";
 import { type StartedSession, startSession } from "./start.ts";
 import { createPeerServer } from "./server.ts";
+import { StdioTransport } from "./stdio.ts";
 
 /** Stdin closing is the usual sign the parent is gone; this slow check catches the rest. */
 const PARENT_CHECK_MS = 10_000;
@@ -30,8 +29,9 @@ export async function runMcp(
   const peer = createPeerServer({ config, session, channel, connection });
   const exit = watchForExit(session);
   try {
-    const transport = new StdioServerTransport();
-    transport.onclose = () => exit.finish("transport closed");
+    const transport = new StdioTransport();
+    // It closes when stdin ends, the usual sign that the parent is gone.
+    transport.onclose = () => exit.finish("stdin closed");
     await peer.server.connect(transport);
     peer.start();
     log(`started (pid ${session.pid}, channel ${channel ? "on" : "off"}, cwd ${session.cwd})`);
@@ -49,11 +49,9 @@ interface ExitWatch {
   stop: () => void;
 }
 
-/** Watches stdin ending and the parent process changing. */
+/** Watches the parent process changing; the transport reports stdin ending. */
 function watchForExit(session: SessionContext): ExitWatch {
   const { promise: reason, resolve: finish } = Promise.withResolvers<string>();
-  process.stdin.on("end", () => finish("stdin closed"));
-  process.stdin.on("close", () => finish("stdin closed"));
   const parentCheck = setInterval(() => {
     if (Deno.ppid !== session.ppid) finish("the parent process exited");
   }, PARENT_CHECK_MS);

@@ -7,6 +7,7 @@
  * @module
  */
 import { McpServer } from "../broker/_vendor/mcp_sdk.js";
+import type { jsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/types.js";
 import { type Config, VERSION } from "../broker/config.ts";
 import type { SessionContext } from "./context.ts";
 import { PeerConnection, type PeerConnectionOptions } from "./connection.ts";
@@ -57,6 +58,7 @@ export function createPeerServer(deps: PeerServerDeps): PeerServer {
     {
       capabilities: { tools: {}, experimental: { "claude/channel": {} } },
       instructions: INSTRUCTIONS,
+      jsonSchemaValidator: NO_JSON_SCHEMA,
     },
   );
   // A notification written before the client's `initialized` may be dropped: delivery waits.
@@ -106,6 +108,16 @@ export function createPeerServer(deps: PeerServerDeps): PeerServer {
     [Symbol.asyncDispose]: close,
   };
 }
+
+/**
+ * The SDK checks JSON Schema only for the answer to an elicitation, which claude-peers never
+ * asks for; without this it would build Ajv, which broker/_vendor/ leaves out (.ci/vendor.ts).
+ */
+const NO_JSON_SCHEMA: jsonSchemaValidator = {
+  getValidator() {
+    throw new Error("claude-peers validates no JSON Schema: it asks for no elicitation");
+  },
+};
 
 /** How long closing waits for acknowledgements of messages already shown. */
 const SETTLE_MS = 2_000;

@@ -8,7 +8,12 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { COMPILE_FLAGS, writeChecksums } from "../.ci/compile.ts";
-import { PERMISSION_FLAGS, selfInvocation, V8_FLAGS_ARG } from "../broker/spawn.ts";
+import {
+  LAZY_DYNAMIC_IMPORTS_FLAG,
+  PERMISSION_FLAGS,
+  selfInvocation,
+  V8_FLAGS_ARG,
+} from "../broker/spawn.ts";
 import denoJson from "../deno.json" with { type: "json" };
 import { createTempDir } from "./_helpers.ts";
 
@@ -17,7 +22,10 @@ const RUN_TIMEOUT_MS = 30_000;
 
 /** The flags a release is built with, spelled out here so a change to them shows in review. */
 const EXPECTED_FLAGS = "--allow-net --allow-read --allow-write --allow-env --allow-run " +
-  "--allow-sys --unstable-kv --v8-flags=--max-semi-space-size=1 --config deno.json --frozen";
+  "--allow-sys --unstable-kv " +
+  "--v8-flags=--max-semi-space-size=1,--memory-saver-mode,--gc-memory-reducer-start-delay-ms=1000," +
+  "--no-sparkplug " +
+  "--config deno.json --frozen";
 
 async function runCompileScript(args: string[]) {
   const output = await new Deno.Command(Deno.execPath(), {
@@ -79,6 +87,14 @@ Deno.test("the binary, deno run self-invocation and deno task start run with the
   assert.deepEqual(COMPILE_FLAGS.filter((flag) => flag.startsWith("--v8-flags")), [V8_FLAGS_ARG]);
   assert.ok(selfInvocation(["mcp"]).args.includes(V8_FLAGS_ARG));
   assert.ok(denoJson.tasks.start.split(" ").includes(V8_FLAGS_ARG), denoJson.tasks.start);
+});
+
+Deno.test("deno run self-invocation and deno task start resolve dynamic imports when they run", () => {
+  // Each mode is a dynamic import of main.ts: eagerly, every process would hold every mode's graph.
+  assert.ok(selfInvocation(["mcp"]).args.includes(LAZY_DYNAMIC_IMPORTS_FLAG));
+  assert.ok(denoJson.tasks.start.split(" ").includes(LAZY_DYNAMIC_IMPORTS_FLAG));
+  // deno compile puts every module in the binary and takes no such flag.
+  assert.ok(!COMPILE_FLAGS.includes(LAZY_DYNAMIC_IMPORTS_FLAG));
 });
 
 Deno.test("writeChecksums writes SHA256SUMS exactly as sha256sum prints it", async () => {

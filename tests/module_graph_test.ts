@@ -43,10 +43,11 @@ const MCP_SDK = "@modelcontextprotocol/sdk";
 const MCP_SDK_BUNDLE = "broker/_vendor/mcp_sdk.js";
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 
-/** What a module loads: repo files relative to the root, and npm package names. */
+/** What a module loads: repo files relative to the root, npm package names, `node:` modules. */
 interface Graph {
   files: Set<string>;
   packages: Set<string>;
+  builtins: Set<string>;
 }
 
 interface Dependency {
@@ -89,7 +90,7 @@ async function moduleGraph(path: string, dynamic = false, runtimeOnly = false): 
   const info: Info = JSON.parse(decoder.decode(output.stdout));
   const bySpecifier = new Map(info.modules.map((module) => [module.specifier, module]));
   const resolve = (specifier: string) => info.redirects[specifier] ?? specifier;
-  const graph: Graph = { files: new Set(), packages: new Set() };
+  const graph: Graph = { files: new Set(), packages: new Set(), builtins: new Set() };
   const seen = new Set<string>();
   const pending = info.roots.map(resolve);
   const packagesPending: string[] = [];
@@ -103,6 +104,7 @@ async function moduleGraph(path: string, dynamic = false, runtimeOnly = false): 
     if (specifier.startsWith("file:")) {
       graph.files.add(relative(ROOT, fileURLToPath(specifier)).replaceAll("\\", "/"));
     }
+    if (specifier.startsWith("node:")) graph.builtins.add(specifier);
     if (module.npmPackage) packagesPending.push(module.npmPackage);
     for (const dependency of module.dependencies ?? []) {
       if (dependency.isDynamic && !dynamic) continue;
@@ -212,6 +214,16 @@ Deno.test("the broker never loads the MCP SDK, the MCP server or the CLI", async
 
 Deno.test("the MCP server never loads broker server code", async () => {
   assertNoServerModules(await moduleGraph("mcp/mod.ts"), "mcp/mod.ts");
+});
+
+Deno.test("the MCP server's stdio loads no Node stream: node:process alone costs it ~2 MB", async () => {
+  const [graph, brokerCommand] = await Promise.all([
+    moduleGraph("mcp/mod.ts", false, true),
+    moduleGraph("cli/broker.ts", false, true),
+  ]);
+  assert.ok(graph.files.has("mcp/stdio.ts"), "the walk found the server's transport");
+  assert.ok(brokerCommand.builtins.has("node:util"), "the walk records node: modules");
+  assert.equal(graph.builtins.has("node:process"), false, "mcp/mod.ts loads node:process");
 });
 
 Deno.test("no CLI module statically loads broker server code, the MCP server or its SDK", async () => {

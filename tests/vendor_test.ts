@@ -7,7 +7,13 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { buildVendor, bundleHeader, VENDOR_DIR, VENDOR_ENTRIES } from "../.ci/vendor.ts";
+import {
+  ABSENT_PACKAGES,
+  buildVendor,
+  bundleHeader,
+  VENDOR_DIR,
+  VENDOR_ENTRIES,
+} from "../.ci/vendor.ts";
 import { createTempDir } from "./_helpers.ts";
 
 const STALE = "broker/_vendor/ is out of date: run `deno task vendor`";
@@ -50,4 +56,16 @@ Deno.test("a rebuild of broker/_vendor/ under the Deno that built it gives the s
       `${file}: ${STALE}`,
     );
   }
+});
+
+Deno.test("the MCP SDK bundle carries no Ajv: it imports the packages left out from absent.js, which throws", async () => {
+  const code = await readText(join(VENDOR_DIR, "mcp_sdk.js"));
+  for (const name of ABSENT_PACKAGES) {
+    assert.ok(!code.includes(`"${name}"`), `mcp_sdk.js imports "${name}"`);
+  }
+  assert.match(code, /from"\.\/absent\.js"/);
+  // A message of Ajv's code generator, so Ajv's own code would show here.
+  assert.ok(!code.includes("CodeGen: name must be a valid identifier"), "mcp_sdk.js holds Ajv");
+  const { default: Absent } = await import("../broker/_vendor/absent.js");
+  assert.throws(() => Absent(), /claude-peers bundles no ajv/);
 });

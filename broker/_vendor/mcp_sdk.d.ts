@@ -1,2 +1,2 @@
 export { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
-export { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
+export { deserializeMessage, serializeMessage } from "@modelcontextprotocol/sdk/shared/stdio.js";
