@@ -1,6 +1,6 @@
 /**
  * The push path: one NDJSON stream per connected peer. It watches the peer's inbox signal
- * with `kv.watch` and, on every signal, reads the inbox and writes the messages it has not
+ * (`Mailbox.watchInbox`) and, on every signal, reads the inbox and writes the messages it has not
  * streamed yet. No timer is involved: a message goes out as soon as its write commits.
  *
  * The stream is pulled, never pushed: the inbox is read one bounded page at a time, and only
@@ -90,7 +90,7 @@ export function openInboxStream(
         return;
       }
       if (caughtUp) {
-        // Nothing left to read: wait for the next commit. kv.watch coalesces writes, so a
+        // Nothing left to read: wait for the next commit. Signals coalesce, so a
         // signal means "read the inbox", never "one message".
         const signal = await watch.read();
         if (signal.done || closed) return end();

@@ -15,7 +15,7 @@ import {
   type PeerId,
   type Presenter,
 } from "./protocol.ts";
-import { enqueuedCounter, inboxAfter, inboxPrefix, removedCounter, threadKey } from "./kv_keys.ts";
+import { inboxAfter, inboxPrefix, threadKey } from "./kv_keys.ts";
 import {
   messageOf,
   type Sender,
@@ -27,6 +27,8 @@ import { type BroadcastOutcome, SendCommitter } from "./send_commit.ts";
 import { AckCommitter, type AckDetails, type Delivered, type SentRecord } from "./ack_commit.ts";
 import { History } from "./history.ts";
 import { clearLog, type LogQuery, readLog } from "./mail_log.ts";
+import { QueueCounts } from "./queue_counts.ts";
+import { InboxSignals } from "./inbox_signals.ts";
 
 export type {
   AckDetails,
@@ -110,6 +112,8 @@ export class Mailbox {
   #kv: Deno.Kv;
   #sends: SendCommitter;
   #acks: AckCommitter;
+  #counts: QueueCounts;
+  #signals = new InboxSignals();
   /** Delivered and expired messages. */
   readonly history: History;
 
@@ -119,14 +123,13 @@ export class Mailbox {
       historyMs: options.historyMs ?? 0,
       historyMax: options.historyMax ?? 0,
     });
+    this.#counts = new QueueCounts(kv);
     this.#acks = new AckCommitter(kv, this.history, {
       retentionMs: options.retentionMs,
       onDelivered: options.onDelivered ?? (() => {}),
+      counts: this.#counts,
     });
-    this.#sends = new SendCommitter(kv, {
-      ...options,
-      queuedCount: (toId) => this.queuedCount(toId),
-    });
+    this.#sends = new SendCommitter(kv, { ...options, counts: this.#counts });
   }
 
   /**
@@ -150,7 +153,12 @@ export class Mailbox {
     idempotencyKey?: string,
     place: ThreadPlace = NEW_THREAD,
   ): Promise<Message> {
-    return this.#sends.enqueue({ sender, text, now, idempotencyKey, place }, toId);
+    return this.#sends.enqueue({ sender, text, now, idempotencyKey, place }, toId).then(
+      (message) => {
+        this.#signals.notify(toId);
+        return message;
+      },
+    );
   }
 
   /**
@@ -165,7 +173,12 @@ export class Mailbox {
     options: { idempotencyKey: string | undefined; place: ThreadPlace },
   ): Promise<BroadcastOutcome> {
     const { idempotencyKey, place } = options;
-    return this.#sends.broadcast({ sender, text, now, idempotencyKey, place }, recipients);
+    return this.#sends.broadcast({ sender, text, now, idempotencyKey, place }, recipients).then(
+      (outcome) => {
+        for (const message of outcome.messages) this.#signals.notify(message.to_id);
+        return outcome;
+      },
+    );
   }
 
   /** Who sent message `id` and in which thread, while it is within the retention; else null. */
@@ -290,12 +303,8 @@ export class Mailbox {
   }
 
   /** How many messages are queued for `toId`. */
-  async queuedCount(toId: PeerId): Promise<number> {
-    const [enqueued, removed] = await this.#kv.getMany<[Deno.KvU64, Deno.KvU64]>([
-      enqueuedCounter(toId),
-      removedCounter(toId),
-    ]);
-    return Number((enqueued.value?.value ?? 0n) - (removed.value?.value ?? 0n));
+  queuedCount(toId: PeerId): Promise<number> {
+    return this.#counts.count(toId);
   }
 
   /** The `limit` messages `fromId` sent last, newest first, with what became of each. */
@@ -314,11 +323,11 @@ export class Mailbox {
   }
 
   /**
-   * A stream that yields once now and again after each new message for `toId`.
-   * `kv.watch` coalesces rapid writes, so a signal means "read the inbox", never "one message".
+   * A stream that yields once now and again after new messages for `toId` were queued. Signals
+   * coalesce, so a signal means "read the inbox", never "one message".
    */
   watchInbox(toId: PeerId): ReadableStream<unknown> {
-    return this.#kv.watch([enqueuedCounter(toId)]);
+    return this.#signals.watch(toId);
   }
 }
 

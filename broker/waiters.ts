@@ -2,7 +2,7 @@
  * Waiters: the hook processes that wait, one per peer, for messages to wake an idle Claude Code
  * session with (POST /wait). A waiter is answered once: with the messages claimed for it, or
  * with why it should stop. A newer waiter of the same peer replaces an older one, so a session
- * never wakes twice for one message. Waiting costs no timer: `kv.watch` signals new messages,
+ * never wakes twice for one message. Waiting costs no timer: the inbox signal says new messages,
  * and a timer runs only while another presenter holds a claim that may come back.
  *
  * @module
