@@ -28,7 +28,7 @@ import { AckCommitter, type AckDetails, type Delivered, type SentRecord } from "
 import { History } from "./history.ts";
 import { clearLog, type LogQuery, readLog } from "./mail_log.ts";
 import { QueueCounts } from "./queue_counts.ts";
-import { InboxSignals } from "./inbox_signals.ts";
+import { InboxSignals, type InboxWatch } from "./inbox_signals.ts";
 
 export type {
   AckDetails,
@@ -114,6 +114,7 @@ export class Mailbox {
   #acks: AckCommitter;
   #counts: QueueCounts;
   #signals = new InboxSignals();
+  #retentionMs: number;
   /** Delivered and expired messages. */
   readonly history: History;
 
@@ -129,7 +130,12 @@ export class Mailbox {
       onDelivered: options.onDelivered ?? (() => {}),
       counts: this.#counts,
     });
-    this.#sends = new SendCommitter(kv, { ...options, counts: this.#counts });
+    this.#sends = new SendCommitter(kv, {
+      ...options,
+      counts: this.#counts,
+      onQueued: (toId, messages) => this.#signals.notify(toId, messages),
+    });
+    this.#retentionMs = options.retentionMs;
   }
 
   /**
@@ -153,12 +159,7 @@ export class Mailbox {
     idempotencyKey?: string,
     place: ThreadPlace = NEW_THREAD,
   ): Promise<Message> {
-    return this.#sends.enqueue({ sender, text, now, idempotencyKey, place }, toId).then(
-      (message) => {
-        this.#signals.notify(toId);
-        return message;
-      },
-    );
+    return this.#sends.enqueue({ sender, text, now, idempotencyKey, place }, toId);
   }
 
   /**
@@ -173,12 +174,7 @@ export class Mailbox {
     options: { idempotencyKey: string | undefined; place: ThreadPlace },
   ): Promise<BroadcastOutcome> {
     const { idempotencyKey, place } = options;
-    return this.#sends.broadcast({ sender, text, now, idempotencyKey, place }, recipients).then(
-      (outcome) => {
-        for (const message of outcome.messages) this.#signals.notify(message.to_id);
-        return outcome;
-      },
-    );
+    return this.#sends.broadcast({ sender, text, now, idempotencyKey, place }, recipients);
   }
 
   /** Who sent message `id` and in which thread, while it is within the retention; else null. */
@@ -323,11 +319,16 @@ export class Mailbox {
   }
 
   /**
-   * A stream that yields once now and again after new messages for `toId` were queued. Signals
-   * coalesce, so a signal means "read the inbox", never "one message".
+   * A watch that has news once now and again after new messages for `toId` were queued, and
+   * holds the few messages queued since its reader last took them (see {@link InboxWatch}).
    */
-  watchInbox(toId: PeerId): ReadableStream<unknown> {
+  watchInbox(toId: PeerId): InboxWatch {
     return this.#signals.watch(toId);
+  }
+
+  /** Whether `message`, as queued by this mailbox, is past its retention at `now`. */
+  expired(message: Message, now: number): boolean {
+    return Date.parse(message.sent_at) + this.#retentionMs <= now;
   }
 }
 

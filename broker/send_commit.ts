@@ -60,6 +60,8 @@ export interface SendCommitterOptions {
   endedAt: (id: PeerId, now: number) => Promise<number | null>;
   /** The queued counts, told of every transaction that changes them. */
   counts: QueueCounts;
+  /** New messages (in id order) were committed to the inbox of `toId`, inside its lock. */
+  onQueued: (toId: PeerId, messages: Message[]) => void;
 }
 
 type Outcome = PromiseSettledResult<Message>;
@@ -168,7 +170,9 @@ export class SendCommitter {
       const ok = (await op.commit()).ok;
       return { result: ok, deltas: ok ? new Map(admitted.map((id) => [id, 1])) : null };
     });
-    if (!committed) {
+    if (committed) {
+      for (const message of messages) this.#options.onQueued(message.to_id, [message]);
+    } else {
       // The same key committed meanwhile: that broadcast is this one.
       const earlier = (await this.#kv.get<BroadcastKeyRecord>(key!)).value;
       if (earlier?.copies) return outcomeOf(earlier);
@@ -269,6 +273,7 @@ export class SendCommitter {
       });
       if (committed) {
         for (const [send, message] of written) outcomes.set(send, fulfilled(message));
+        this.#options.onQueued(toId, [...new Set(written.map(([, message]) => message))]);
         return true;
       }
     } catch (caught) {

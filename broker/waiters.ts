@@ -73,17 +73,17 @@ export class Waiters {
     stopped: AbortSignal,
     answer: (reply: WaitResponse) => void,
   ): Promise<void> {
-    const signals = this.#mailbox.watchInbox(peerId).getReader();
-    stopped.addEventListener("abort", () => signals.cancel().catch(() => {}), { once: true });
+    const watch = this.#mailbox.watchInbox(peerId);
+    stopped.addEventListener("abort", () => watch.cancel(), { once: true });
     let timer: ReturnType<typeof setTimeout> | undefined;
     let retry = Promise.withResolvers<void>();
-    let signal = signals.read();
+    let signal = watch.next();
     try {
       while (!stopped.aborted) {
         // A new message, or a claim held by a presenter that died running out (no write).
-        const woke = await Promise.race([signal.then((read) => read.done), retry.promise]);
+        const woke = await Promise.race([signal.then((news) => !news), retry.promise]);
         if (woke === true || stopped.aborted) return;
-        if (woke === false) signal = signals.read();
+        if (woke === false) signal = watch.next();
         const now = Date.now();
         const { messages, retryAt } = await this.#mailbox.claim(peerId, now, CLAIM_MS, "hook_wake");
         // Claimed after the waiter left: they come back when the claim runs out.
@@ -95,7 +95,7 @@ export class Waiters {
       }
     } finally {
       clearTimeout(timer);
-      await signals.cancel().catch(() => {});
+      watch.cancel();
       answer({ state: "absent" });
     }
   }
