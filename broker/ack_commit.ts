@@ -145,27 +145,30 @@ export class AckCommitter {
       );
       const present = byteLimited(entries.filter((entry) => entry.value !== null));
       if (present.length === 0) break;
-      const outboxKeys = present.map(({ value }) => outboxKey(value!.from_id, value!.id));
-      const outboxes = await getMany<OutboxRecord>(this.#kv, outboxKeys);
       const op = this.#kv.atomic();
       const moved: HistoryRecord[] = [];
       const delivered: Delivered[] = [];
-      present.forEach((entry, index) => {
+      present.forEach((entry) => {
         const message = entry.value!;
         const via = state === "expired" ? null : details.via ?? viaOf(message.claimed_by) ??
           "channel";
         const at = state === "expired" ? message.expires_at : details.now;
         op.check(entry).delete(entry.key);
-        const outbox = outboxes[index]!;
-        if (via !== null && outbox.value) {
+        if (via !== null && message.from_kind === "peer") {
+          // What the send wrote (outbox records of queued messages outlive them and are never
+          // trimmed), now delivered: no need to read it back.
           const record: OutboxRecord = {
-            ...outbox.value,
+            to_id: message.to_id,
+            sent_at: message.sent_at,
+            message_expires_at: message.expires_at,
             state: "delivered",
             state_at: at,
             via,
             expires_at: at + this.#retentionMs,
           };
-          op.set(outbox.key, record, { expireIn: this.#retentionMs });
+          op.set(outboxKey(message.from_id, message.id), record, {
+            expireIn: this.#retentionMs,
+          });
         }
         const { claimed_until: _until, claimed_by: _by, ...kept } = message;
         moved.push({
@@ -197,7 +200,7 @@ export class AckCommitter {
       await this.#history.added(this.#history.enabled ? moved.length : 0, details.now);
       done.push(...delivered);
       removed += present.length;
-      const senders = present.filter((_, index) => outboxes[index]!.value !== null)
+      const senders = present.filter((entry) => entry.value!.from_kind === "peer")
         .map((entry) => entry.value!.from_id);
       if (state === "delivered") await this.#countSettled(senders);
       const handled = new Set(present.map((entry) => entry.value!.id));
