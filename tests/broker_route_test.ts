@@ -3,7 +3,9 @@
  * when it answers, and by TCP when it does not (a stale socket file); the broker's proof comes
  * first on either route, and credentials go only by the route the proof came by. The broker
  * here is the real request handler (createBrokerCore on a `:memory:` KV, with the test's secret
- * and port, so its Host and secret checks run) served by `Deno.serve` on one route at a time.
+ * and port, so its Host and secret checks run) served by `Deno.serve` on one route at a time
+ * (both, for a broker that is starting: its port answers before its socket does). Clients
+ * that keep their connections alive keep every one of these properties.
  *
  * @module
  */
