@@ -14,6 +14,11 @@ export interface SerialBatcherOptions<T, R> {
   take?: (waiting: readonly T[]) => number;
   /** Called when the last batch has settled and nothing waits. */
   onIdle?: () => void;
+  /**
+   * How long a batch waits for more items before it is committed, when nothing is in flight:
+   * fewer, larger batches for items that may wait a little. @default 0
+   */
+  lingerMs?: number;
 }
 
 interface Waiting<T, R> {
@@ -52,7 +57,9 @@ export class SerialBatcher<T, R> {
 
   async #run(): Promise<void> {
     this.#running = true;
+    const linger = this.#options.lingerMs ?? 0;
     while (this.#waiting.length > 0) {
+      if (linger > 0) await new Promise((resolve) => setTimeout(resolve, linger));
       const wanted = this.#options.take?.(this.#waiting.map((waiting) => waiting.item));
       const count = Math.max(1, Math.min(wanted ?? this.#waiting.length, this.#waiting.length));
       const batch = this.#waiting.splice(0, count);

@@ -1,7 +1,8 @@
 /**
  * Presenting messages to the model exactly once, and every way this server shows them. In
  * channel mode a message is pushed as a `notifications/claude/channel` and acknowledged once
- * the notification is written. Otherwise (Claude Code drops channel notifications silently
+ * the notification is written (within {@link ACK_LINGER_MS}, together with the messages that
+ * follow it). Otherwise (Claude Code drops channel notifications silently
  * when channels are off) the stream only says that messages wait; the next tool result or
  * `check_messages` claims them at the broker, which hands each message to one presenter only
  * (this server or one of the session's hooks), shows them and acknowledges them. Messages
@@ -46,6 +47,8 @@ export interface DeliveryOptions {
   clientReady?: Promise<void>;
   /** The first wait before failed acknowledgements are sent again (it doubles). @default 1000 */
   ackRetryMs?: number;
+  /** How long an acknowledgement waits for others to go with it. @default ACK_LINGER_MS */
+  ackLingerMs?: number;
 }
 
 /** Most ids of shown, unacknowledged messages kept (acknowledgements that keep failing). */
@@ -68,6 +71,11 @@ const RECENTLY_ACKED_IDS = 1_000;
 /** Most ids in one POST /ack. */
 const MAX_ACK_IDS = 1000;
 const ACK_RETRY_MS = 1_000;
+/**
+ * How long an acknowledgement waits for the next ones: messages that come in a run are
+ * acknowledged a few at a time (one request and one transaction), not one by one.
+ */
+export const ACK_LINGER_MS = 5;
 const ACK_RETRY_MAX_MS = 30_000;
 
 /** Exactly-once presentation of the messages one peer receives. */
@@ -113,6 +121,7 @@ export class Delivery {
         return shown.map(() => fulfilled(undefined));
       },
       take: (waiting) => Math.min(waiting.length, MAX_ACK_IDS),
+      lingerMs: options.ackLingerMs ?? ACK_LINGER_MS,
     });
   }
 
