@@ -10,6 +10,7 @@
  * @module
  */
 import { type Config, joinPath } from "./config.ts";
+import { UnixHttpPool } from "./unix_http.ts";
 
 /** sun_path holds 108 bytes on Linux, 104 on macOS, the terminating NUL included. */
 export const MAX_SOCKET_PATH = 100;
@@ -49,6 +50,7 @@ export class BrokerTransport implements Disposable {
   #socket: string | null;
   #keepAlive: boolean;
   #client: Deno.HttpClient | undefined;
+  #pool: UnixHttpPool | undefined;
   #closed = false;
 
   constructor(
@@ -60,11 +62,32 @@ export class BrokerTransport implements Disposable {
     this.#keepAlive = options.keepAlive ?? false;
   }
 
-  /** One request to the broker by `route`. */
-  async fetch(route: BrokerRoute, path: string, init: RequestInit): Promise<Response> {
+  /**
+   * One request to the broker by `route`. A `streamed` reply (read as it comes, for as long
+   * as it lasts) goes by `fetch` always; any other reply of a kept-alive transport's Unix-socket
+   * call is read whole by a {@link UnixHttpPool}, which costs the client a fraction of `fetch`.
+   */
+  async fetch(
+    route: BrokerRoute,
+    path: string,
+    init: RequestInit,
+    streamed = false,
+  ): Promise<Response> {
     const url = `${this.#config.brokerUrl}${path}`;
     if (route === "tcp" || this.#socket === null) return await fetch(url, init);
     if (this.#keepAlive && !this.#closed) {
+      const body = init.body;
+      if (!streamed && (body === undefined || typeof body === "string")) {
+        this.#pool ??= new UnixHttpPool(this.#socket, new URL(this.#config.brokerUrl).host);
+        const headers = new Headers(init.headers);
+        return await this.#pool.request(
+          init.method ?? "GET",
+          path,
+          headers,
+          body,
+          init.signal ?? undefined,
+        );
+      }
       this.#client ??= unixClient(this.#socket);
       return await fetch(url, { ...init, client: this.#client });
     }
@@ -106,6 +129,8 @@ export class BrokerTransport implements Disposable {
     this.#closed = true;
     this.#client?.close();
     this.#client = undefined;
+    this.#pool?.close();
+    this.#pool = undefined;
   }
 
   [Symbol.dispose](): void {

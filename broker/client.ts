@@ -341,7 +341,8 @@ export class BrokerClient implements Disposable {
       // Credentials go only by the route the proof came by; a route that fails is forgotten
       // with the proof, and the next call proves again by whichever route then answers.
       const route = this.#route ?? "tcp";
-      const response = await this.#transport.fetch(route, path, { ...init, headers });
+      // Only the streams have no deadline: their replies are read as they come.
+      const response = await this.#transport.fetch(route, path, { ...init, headers }, !deadline);
       this.#lastReply = performance.now();
       return response;
     } catch (error) {
