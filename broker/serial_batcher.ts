@@ -15,10 +15,12 @@ export interface SerialBatcherOptions<T, R> {
   /** Called when the last batch has settled and nothing waits. */
   onIdle?: () => void;
   /**
-   * How long a batch waits for more items before it is committed, when nothing is in flight:
-   * fewer, larger batches for items that may wait a little. @default 0
+   * How long the first batch after an idle spell waits for more items before it is committed:
+   * fewer, larger batches for items that may wait a little. Batches that follow one in flight
+   * go at once (what waited meanwhile is batch enough). A function is asked each time.
+   * @default 0
    */
-  lingerMs?: number;
+  lingerMs?: number | (() => number);
 }
 
 interface Waiting<T, R> {
@@ -57,9 +59,10 @@ export class SerialBatcher<T, R> {
 
   async #run(): Promise<void> {
     this.#running = true;
-    const linger = this.#options.lingerMs ?? 0;
+    const option = this.#options.lingerMs ?? 0;
+    const linger = typeof option === "number" ? option : option();
+    if (linger > 0) await new Promise((resolve) => setTimeout(resolve, linger));
     while (this.#waiting.length > 0) {
-      if (linger > 0) await new Promise((resolve) => setTimeout(resolve, linger));
       const wanted = this.#options.take?.(this.#waiting.map((waiting) => waiting.item));
       const count = Math.max(1, Math.min(wanted ?? this.#waiting.length, this.#waiting.length));
       const batch = this.#waiting.splice(0, count);

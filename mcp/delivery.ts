@@ -72,8 +72,9 @@ const RECENTLY_ACKED_IDS = 1_000;
 const MAX_ACK_IDS = 1000;
 const ACK_RETRY_MS = 1_000;
 /**
- * How long an acknowledgement waits for the next ones: messages that come in a run are
- * acknowledged a few at a time (one request and one transaction), not one by one.
+ * How long an acknowledgement waits for the next ones, while the broker answers faster than
+ * that: messages that come in a run are acknowledged a few at a time (one request and one
+ * transaction), not one by one.
  */
 export const ACK_LINGER_MS = 5;
 const ACK_RETRY_MAX_MS = 30_000;
@@ -96,6 +97,8 @@ export class Delivery {
   #ackRetry: ReturnType<typeof setTimeout> | undefined;
   #ackRetryMs: number;
   #pushesInFlight = 0;
+  /** How long the last acknowledgement took the broker to answer. */
+  #lastAckMs = 0;
   /** The last claim left messages at the broker: the next tool result claims again. */
   #more = false;
   /** Resolved when a push in flight settles while the stream is held. */
@@ -110,7 +113,9 @@ export class Delivery {
         for (const via of new Set(shown.map((each) => each.via))) {
           const ids = shown.filter((each) => each.via === via).map((each) => each.id);
           try {
+            const started = performance.now();
             await options.ack(ids, via);
+            this.#lastAckMs = performance.now() - started;
             this.#ackRetryMs = options.ackRetryMs ?? ACK_RETRY_MS;
             for (const id of ids) this.#forget(id, via);
           } catch (error) {
@@ -121,7 +126,12 @@ export class Delivery {
         return shown.map(() => fulfilled(undefined));
       },
       take: (waiting) => Math.min(waiting.length, MAX_ACK_IDS),
-      lingerMs: options.ackLingerMs ?? ACK_LINGER_MS,
+      // Only while the broker answers at once: a busy one makes acknowledgements wait anyway,
+      // and one that lingers then falls further behind the sends it competes with.
+      lingerMs: () => {
+        const linger = options.ackLingerMs ?? ACK_LINGER_MS;
+        return this.#lastAckMs < linger ? linger : 0;
+      },
     });
   }
 
