@@ -18,6 +18,7 @@ import {
   viaOf,
 } from "./mail_records.ts";
 import type { History } from "./history.ts";
+import type { QueueCounts } from "./queue_counts.ts";
 
 /** A message the caller sent, with what became of it. */
 export interface SentRecord {
@@ -63,6 +64,8 @@ export interface AckCommitterOptions {
   retentionMs: number;
   /** Messages were shown to their recipient (after the commit). */
   onDelivered: (delivered: Delivered[]) => void;
+  /** The queued counts, told of every removal. */
+  counts: QueueCounts;
 }
 
 /** Moves messages out of inboxes: to the history, and to "delivered" in the outboxes. */
@@ -71,6 +74,7 @@ export class AckCommitter {
   #history: History;
   #retentionMs: number;
   #onDelivered: (delivered: Delivered[]) => void;
+  #counts: QueueCounts;
   /** Statuses marked delivered per sender since its outbox was last trimmed. */
   #settled = new Map<string, number>();
 
@@ -79,6 +83,7 @@ export class AckCommitter {
     this.#history = history;
     this.#retentionMs = options.retentionMs;
     this.#onDelivered = options.onDelivered;
+    this.#counts = options.counts;
   }
 
   /** Moves `ids` of `toId` out of its inbox as `state`; resolves to how many were there. */
@@ -105,6 +110,13 @@ export class AckCommitter {
    * two keys for good. A send committed meanwhile fails the check and the caller reads again.
    */
   async #countRemoved(op: Deno.AtomicOperation, toId: PeerId, count: number): Promise<void> {
+    // Messages stay queued after this removal: no need to read the counters to know it. (A
+    // count remembered too high, with a removal still in flight, only keeps them a while.)
+    const known = this.#counts.known(toId);
+    if (known !== undefined && known - count > 0) {
+      op.sum(removedCounter(toId), BigInt(count));
+      return;
+    }
     const [enqueued, removed] = await this.#kv.getMany<[Deno.KvU64, Deno.KvU64]>([
       enqueuedCounter(toId),
       removedCounter(toId),
@@ -133,27 +145,30 @@ export class AckCommitter {
       );
       const present = byteLimited(entries.filter((entry) => entry.value !== null));
       if (present.length === 0) break;
-      const outboxKeys = present.map(({ value }) => outboxKey(value!.from_id, value!.id));
-      const outboxes = await getMany<OutboxRecord>(this.#kv, outboxKeys);
       const op = this.#kv.atomic();
       const moved: HistoryRecord[] = [];
       const delivered: Delivered[] = [];
-      present.forEach((entry, index) => {
+      present.forEach((entry) => {
         const message = entry.value!;
         const via = state === "expired" ? null : details.via ?? viaOf(message.claimed_by) ??
           "channel";
         const at = state === "expired" ? message.expires_at : details.now;
         op.check(entry).delete(entry.key);
-        const outbox = outboxes[index]!;
-        if (via !== null && outbox.value) {
+        if (via !== null && message.from_kind === "peer") {
+          // What the send wrote (outbox records of queued messages outlive them and are never
+          // trimmed), now delivered: no need to read it back.
           const record: OutboxRecord = {
-            ...outbox.value,
+            to_id: message.to_id,
+            sent_at: message.sent_at,
+            message_expires_at: message.expires_at,
             state: "delivered",
             state_at: at,
             via,
             expires_at: at + this.#retentionMs,
           };
-          op.set(outbox.key, record, { expireIn: this.#retentionMs });
+          op.set(outboxKey(message.from_id, message.id), record, {
+            expireIn: this.#retentionMs,
+          });
         }
         const { claimed_until: _until, claimed_by: _by, ...kept } = message;
         moved.push({
@@ -176,12 +191,16 @@ export class AckCommitter {
       });
       this.#history.write(op, moved);
       await this.#countRemoved(op, toId, present.length);
+      const committed = await this.#counts.change([toId], async () => {
+        const ok = (await op.commit()).ok;
+        return { result: ok, deltas: ok ? new Map([[toId, -present.length]]) : null };
+      });
       // A conflict means a presenter claimed or acknowledged some of these meanwhile: read again.
-      if (!(await op.commit()).ok) continue;
+      if (!committed) continue;
       await this.#history.added(this.#history.enabled ? moved.length : 0, details.now);
       done.push(...delivered);
       removed += present.length;
-      const senders = present.filter((_, index) => outboxes[index]!.value !== null)
+      const senders = present.filter((entry) => entry.value!.from_kind === "peer")
         .map((entry) => entry.value!.from_id);
       if (state === "delivered") await this.#countSettled(senders);
       const handled = new Set(present.map((entry) => entry.value!.id));

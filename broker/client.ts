@@ -39,7 +39,7 @@ import {
 import type { Config } from "./config.ts";
 import { loadOrCreateSecret } from "./secret.ts";
 import { brokerProof, newChallenge, PROOF_FRESH_MS } from "./broker_proof.ts";
-import { type BrokerRoute, fetchBroker, fetchBrokerFirst } from "./broker_route.ts";
+import { type BrokerRoute, BrokerTransport, type FirstReply } from "./broker_route.ts";
 
 /** The lines of an NDJSON body, as they arrive. */
 async function* ndjsonLines(body: ReadableStream<Uint8Array>): AsyncGenerator<string> {
@@ -87,9 +87,22 @@ export class BrokerUnavailableError extends BrokerError {
   }
 }
 
-/** Talks to the broker at `config.brokerUrl` with the user secret and, once set, a session. */
-export class BrokerClient {
+/** Options for {@link BrokerClient}. */
+export interface BrokerClientOptions {
+  /**
+   * Keep connections to the broker open between calls, for a client that calls often and
+   * lives long (an MCP server); its owner then calls {@link BrokerClient.close}. @default false
+   */
+  keepAlive?: boolean;
+}
+
+/**
+ * Talks to the broker at `config.brokerUrl` with the user secret and, once set, a session.
+ * With `keepAlive`, `close()` (or disposal) ends its connections.
+ */
+export class BrokerClient implements Disposable {
   #config: Config;
+  #transport: BrokerTransport;
   #secret: Promise<string> | undefined;
   /** The last proof that the broker holds the secret, or the one in flight. */
   #proof: Promise<void> | undefined;
@@ -101,8 +114,18 @@ export class BrokerClient {
   /** The peer session credential sent with peer requests. */
   session: string | undefined;
 
-  constructor(config: Config) {
+  constructor(config: Config, options: BrokerClientOptions = {}) {
     this.#config = config;
+    this.#transport = new BrokerTransport(config, { keepAlive: options.keepAlive ?? false });
+  }
+
+  /** Closes kept-alive connections (a stream still open ends with them); calls after still work. */
+  close(): void {
+    this.#transport.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
   }
 
   /**
@@ -318,7 +341,8 @@ export class BrokerClient {
       // Credentials go only by the route the proof came by; a route that fails is forgotten
       // with the proof, and the next call proves again by whichever route then answers.
       const route = this.#route ?? "tcp";
-      const response = await fetchBroker(this.#config, route, path, { ...init, headers });
+      // Only the streams have no deadline: their replies are read as they come.
+      const response = await this.#transport.fetch(route, path, { ...init, headers }, !deadline);
       this.#lastReply = performance.now();
       return response;
     } catch (error) {
@@ -328,10 +352,10 @@ export class BrokerClient {
   }
 
   /** The proof request (no credentials), by the Unix socket when it answers, else by TCP. */
-  async #fetchFirst(path: string): Promise<{ response: Response; route: BrokerRoute }> {
+  async #fetchFirst(path: string): Promise<FirstReply> {
     const signal = AbortSignal.timeout(CALL_TIMEOUT_MS);
     try {
-      return await fetchBrokerFirst(this.#config, path, { method: "GET", signal });
+      return await this.#transport.fetchFirst(path, { method: "GET", signal });
     } catch (error) {
       this.#forgetProof();
       throw this.#unavailable(error);

@@ -11,7 +11,7 @@ import type { Config } from "./config.ts";
 import { CLAUDE_SESSION_HEADER } from "./wire.ts";
 import { readSecret } from "./secret_file.ts";
 import { brokerProof, newChallenge, PROOF_FRESH_MS } from "./broker_proof.ts";
-import { type BrokerRoute, fetchBroker, fetchBrokerFirst } from "./broker_route.ts";
+import { type BrokerRoute, BrokerTransport } from "./broker_route.ts";
 
 /** The broker did not answer, or not as a broker does. */
 export class HookCallError extends Error {
@@ -21,6 +21,8 @@ export class HookCallError extends Error {
 /** Broker calls for the hooks of Claude Code session `claudeSession`. */
 export class HookClient {
   #config: Config;
+  /** One call per connection: a hook makes a few calls, far apart. */
+  #transport: BrokerTransport;
   #claudeSession: string;
   #secret: Promise<string | null> | undefined;
   /** When the proven broker last answered (performance.now()); -Infinity: prove it first. */
@@ -31,6 +33,7 @@ export class HookClient {
 
   constructor(config: Config, claudeSession: string) {
     this.#config = config;
+    this.#transport = new BrokerTransport(config);
     this.#claudeSession = claudeSession;
   }
 
@@ -65,7 +68,7 @@ export class HookClient {
 
   async #verify(secret: string, signal: AbortSignal | undefined): Promise<void> {
     const challenge = newChallenge();
-    const { proof, route } = await proofFrom(this.#config, challenge, signal);
+    const { proof, route } = await proofFrom(this.#transport, this.#config, challenge, signal);
     this.#route = route;
     if (proof !== await brokerProof(secret, challenge)) {
       throw new HookCallError(
@@ -98,7 +101,7 @@ export class HookClient {
     if (signal) init.signal = signal;
     let response: Response;
     try {
-      response = await fetchBroker(this.#config, this.#route, path, init);
+      response = await this.#transport.fetch(this.#route, path, init);
     } catch (error) {
       this.#lastReply = -Infinity;
       throw new HookCallError(`No broker answers at ${this.#config.brokerUrl}`, { cause: error });
@@ -117,17 +120,14 @@ export class HookClient {
 
 /** The same proof `BrokerClient.health()` asks for. */
 async function proofFrom(
+  transport: BrokerTransport,
   config: Config,
   challenge: string,
   signal: AbortSignal | undefined,
 ): Promise<{ proof: unknown; route: BrokerRoute }> {
   try {
     const init: RequestInit = signal ? { signal } : {};
-    const { response, route } = await fetchBrokerFirst(
-      config,
-      `/health?challenge=${challenge}`,
-      init,
-    );
+    const { response, route } = await transport.fetchFirst(`/health?challenge=${challenge}`, init);
     const body = await response.json().catch(() => undefined);
     return { proof: isObject(body) ? body.proof : undefined, route };
   } catch (error) {

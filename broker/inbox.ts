@@ -1,6 +1,6 @@
 /**
  * The push path: one NDJSON stream per connected peer. It watches the peer's inbox signal
- * with `kv.watch` and, on every signal, reads the inbox and writes the messages it has not
+ * (`Mailbox.watchInbox`) and, on every signal, reads the inbox and writes the messages it has not
  * streamed yet. No timer is involved: a message goes out as soon as its write commits.
  *
  * The stream is pulled, never pushed: the inbox is read one bounded page at a time, and only
@@ -46,18 +46,46 @@ export function openInboxStream(
   let closed = false;
   let controller: ReadableStreamDefaultController<Uint8Array>;
   // Opened before the first read, so no message committed meanwhile goes unsignalled.
-  const watch = mailbox.watchInbox(peerId).getReader();
+  const watch = mailbox.watchInbox(peerId);
   /** Messages read from the inbox and not written yet: at most one page. */
   let pending: Message[] = [];
   let lastRead: string | undefined;
   /** Whether the inbox was read to its end since the last signal. */
   let caughtUp = true;
+  /**
+   * Whether every message queued before the watch's last take is known here (read or handed
+   * over): then the messages it holds are all that follow `lastRead`, and need no read.
+   */
+  let complete = false;
   const finish = () => {
     if (closed) return;
     closed = true;
     pending = [];
-    watch.cancel().catch(() => {});
+    watch.cancel();
     options.onClose();
+  };
+  /** The next messages: those the watch holds when they are all that is new, else a page. */
+  const next = async () => {
+    const handed = watch.take();
+    const now = Date.now();
+    if (complete && handed !== null && !handed.some((message) => mailbox.expired(message, now))) {
+      for (const message of handed) {
+        if (lastRead !== undefined && message.id <= lastRead) continue;
+        pending.push(message);
+        lastRead = message.id;
+      }
+      caughtUp = true;
+      return;
+    }
+    const page = await mailbox.inboxPage(peerId, now, {
+      ...(lastRead === undefined ? {} : { afterId: lastRead }),
+      limit: STREAM_PAGE_MESSAGES,
+    });
+    if (closed) return;
+    lastRead = page.cursor;
+    pending = page.messages;
+    caughtUp = !page.more;
+    complete = !page.more;
   };
   const end = () => {
     finish();
@@ -72,14 +100,8 @@ export function openInboxStream(
   const pull = async () => {
     while (!closed) {
       if (pending.length === 0 && !caughtUp) {
-        const page = await mailbox.inboxPage(peerId, Date.now(), {
-          ...(lastRead === undefined ? {} : { afterId: lastRead }),
-          limit: STREAM_PAGE_MESSAGES,
-        });
+        await next();
         if (closed) return;
-        lastRead = page.cursor;
-        pending = page.messages;
-        caughtUp = !page.more;
       }
       if (pending.length > 0) {
         // One at least (the stream asked), then more only while its reader keeps up.
@@ -90,10 +112,10 @@ export function openInboxStream(
         return;
       }
       if (caughtUp) {
-        // Nothing left to read: wait for the next commit. kv.watch coalesces writes, so a
+        // Nothing left to read: wait for the next commit. Signals coalesce, so a
         // signal means "read the inbox", never "one message".
-        const signal = await watch.read();
-        if (signal.done || closed) return end();
+        const news = await watch.next();
+        if (!news || closed) return end();
         caughtUp = false;
       }
     }

@@ -62,7 +62,7 @@ export function sendKey(fromId: string, idempotencyKey: string): Deno.KvKey {
   return ["send_key", fromId, idempotencyKey];
 }
 
-/** Counter of messages ever queued for a recipient: `kv.watch` on it wakes the inbox stream. */
+/** Counter of messages ever queued for a recipient. */
 export function enqueuedCounter(toId: PeerId): Deno.KvKey {
   return ["inbox_enqueued", toId];
 }

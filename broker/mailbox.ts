@@ -15,7 +15,7 @@ import {
   type PeerId,
   type Presenter,
 } from "./protocol.ts";
-import { enqueuedCounter, inboxAfter, inboxPrefix, removedCounter, threadKey } from "./kv_keys.ts";
+import { inboxAfter, inboxPrefix, threadKey } from "./kv_keys.ts";
 import {
   messageOf,
   type Sender,
@@ -27,6 +27,8 @@ import { type BroadcastOutcome, SendCommitter } from "./send_commit.ts";
 import { AckCommitter, type AckDetails, type Delivered, type SentRecord } from "./ack_commit.ts";
 import { History } from "./history.ts";
 import { clearLog, type LogQuery, readLog } from "./mail_log.ts";
+import { QueueCounts } from "./queue_counts.ts";
+import { InboxSignals, type InboxWatch } from "./inbox_signals.ts";
 
 export type {
   AckDetails,
@@ -110,6 +112,9 @@ export class Mailbox {
   #kv: Deno.Kv;
   #sends: SendCommitter;
   #acks: AckCommitter;
+  #counts: QueueCounts;
+  #signals = new InboxSignals();
+  #retentionMs: number;
   /** Delivered and expired messages. */
   readonly history: History;
 
@@ -119,14 +124,18 @@ export class Mailbox {
       historyMs: options.historyMs ?? 0,
       historyMax: options.historyMax ?? 0,
     });
+    this.#counts = new QueueCounts(kv);
     this.#acks = new AckCommitter(kv, this.history, {
       retentionMs: options.retentionMs,
       onDelivered: options.onDelivered ?? (() => {}),
+      counts: this.#counts,
     });
     this.#sends = new SendCommitter(kv, {
       ...options,
-      queuedCount: (toId) => this.queuedCount(toId),
+      counts: this.#counts,
+      onQueued: (toId, messages) => this.#signals.notify(toId, messages),
     });
+    this.#retentionMs = options.retentionMs;
   }
 
   /**
@@ -290,12 +299,8 @@ export class Mailbox {
   }
 
   /** How many messages are queued for `toId`. */
-  async queuedCount(toId: PeerId): Promise<number> {
-    const [enqueued, removed] = await this.#kv.getMany<[Deno.KvU64, Deno.KvU64]>([
-      enqueuedCounter(toId),
-      removedCounter(toId),
-    ]);
-    return Number((enqueued.value?.value ?? 0n) - (removed.value?.value ?? 0n));
+  queuedCount(toId: PeerId): Promise<number> {
+    return this.#counts.count(toId);
   }
 
   /** The `limit` messages `fromId` sent last, newest first, with what became of each. */
@@ -314,11 +319,16 @@ export class Mailbox {
   }
 
   /**
-   * A stream that yields once now and again after each new message for `toId`.
-   * `kv.watch` coalesces rapid writes, so a signal means "read the inbox", never "one message".
+   * A watch that has news once now and again after new messages for `toId` were queued, and
+   * holds the few messages queued since its reader last took them (see {@link InboxWatch}).
    */
-  watchInbox(toId: PeerId): ReadableStream<unknown> {
-    return this.#kv.watch([enqueuedCounter(toId)]);
+  watchInbox(toId: PeerId): InboxWatch {
+    return this.#signals.watch(toId);
+  }
+
+  /** Whether `message`, as queued by this mailbox, is past its retention at `now`. */
+  expired(message: Message, now: number): boolean {
+    return Date.parse(message.sent_at) + this.#retentionMs <= now;
   }
 }
 

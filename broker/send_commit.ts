@@ -23,6 +23,7 @@ import {
 import { Refusal } from "./refusal.ts";
 import { fulfilled, rejected, SerialBatcher } from "./serial_batcher.ts";
 import { KeyedLock } from "./keyed_lock.ts";
+import type { QueueCounts } from "./queue_counts.ts";
 
 /** One message to queue. */
 export interface PendingSend {
@@ -57,8 +58,10 @@ export interface SendCommitterOptions {
   isLive: (id: PeerId, now: number) => Promise<boolean>;
   /** When the session of a peer that is not live ended, or null when it never existed. */
   endedAt: (id: PeerId, now: number) => Promise<number | null>;
-  /** How many messages are queued for `toId`. */
-  queuedCount: (toId: PeerId) => Promise<number>;
+  /** The queued counts, told of every transaction that changes them. */
+  counts: QueueCounts;
+  /** New messages (in id order) were committed to the inbox of `toId`, inside its lock. */
+  onQueued: (toId: PeerId, messages: Message[]) => void;
 }
 
 type Outcome = PromiseSettledResult<Message>;
@@ -131,7 +134,8 @@ export class SendCommitter {
       const earlier = (await this.#kv.get<BroadcastKeyRecord>(key)).value;
       if (earlier?.copies) return outcomeOf(earlier);
     }
-    const queued = await Promise.all(recipients.map((id) => this.#options.queuedCount(id)));
+    const counts = this.#options.counts;
+    const queued = await Promise.all(recipients.map((id) => counts.count(id)));
     const admitted = recipients.filter((_, i) => queued[i]! < this.#options.maxQueued);
     const skipped = recipients.filter((_, i) => queued[i]! >= this.#options.maxQueued);
     if (admitted.length === 0) {
@@ -162,7 +166,13 @@ export class SendCommitter {
       op.check({ key, versionstamp: null }).set(key, record, { expireIn });
     }
     op.max(ID_FLOOR, BigInt(this.#ids.lastTime));
-    if (!(await op.commit()).ok) {
+    const committed = await counts.change(admitted, async () => {
+      const ok = (await op.commit()).ok;
+      return { result: ok, deltas: ok ? new Map(admitted.map((id) => [id, 1])) : null };
+    });
+    if (committed) {
+      for (const message of messages) this.#options.onQueued(message.to_id, [message]);
+    } else {
       // The same key committed meanwhile: that broadcast is this one.
       const earlier = (await this.#kv.get<BroadcastKeyRecord>(key!)).value;
       if (earlier?.copies) return outcomeOf(earlier);
@@ -175,11 +185,24 @@ export class SendCommitter {
     return this.#recipients.run([toId], () => this.#commitHeld(toId, batch));
   }
 
-  async #commitHeld(toId: PeerId, batch: PendingSend[]): Promise<Outcome[]> {
+  /**
+   * Commits `batch` for `toId`. A retried send is rare, so the first attempt reads no send key:
+   * the transaction checks that each is still unwritten. When one is not (a retry whose first
+   * attempt committed) or the transaction failed, or when a keyed send was refused (a retry is
+   * answered even by a recipient that is gone or full), the batch is settled again with its
+   * send keys read, as every batch was before.
+   */
+  async #commitHeld(toId: PeerId, batch: PendingSend[], settle = false): Promise<Outcome[]> {
     const outcomes = new Map<PendingSend, Outcome>();
-    const fresh = await this.#settleRetries(batch, outcomes);
+    const fresh = settle ? await this.#settleRetries(batch, outcomes) : batch;
     const accepted = await this.#admit(toId, fresh, outcomes);
-    if (accepted.length > 0) await this.#write(toId, accepted, outcomes);
+    const retry = () => this.#commitHeld(toId, batch, true);
+    if (!settle && accepted.length < fresh.length && fresh.some((send) => send.idempotencyKey)) {
+      return await retry();
+    }
+    if (accepted.length > 0 && !await this.#write(toId, accepted, outcomes, settle)) {
+      return await retry();
+    }
     return batch.map((send) => outcomes.get(send)!);
   }
 
@@ -219,8 +242,9 @@ export class SendCommitter {
       for (const send of fresh) outcomes.set(send, rejected(error));
       return [];
     }
-    const queued = await this.#options.queuedCount(toId);
+    const queued = await this.#options.counts.count(toId);
     const room = Math.max(0, this.#options.maxQueued - queued);
+    if (room >= fresh.length) return fresh;
     const full = new Refusal(
       "queue_full",
       `Peer "${toId}" has ${queued} undelivered messages, the most it may queue; try again once it reads them`,
@@ -229,38 +253,50 @@ export class SendCommitter {
     return fresh.slice(0, room);
   }
 
-  /** Writes the sends in one transaction; when that fails, one by one, so only a bad one fails. */
+  /**
+   * Writes the sends in one transaction; when that fails, one by one, so only a bad one fails.
+   * Before the send keys were read (`settled` false), a failure returns false with nothing
+   * written instead: the caller settles the batch again with them read.
+   */
   async #write(
     toId: PeerId,
     sends: PendingSend[],
     outcomes: Map<PendingSend, Outcome>,
-  ): Promise<void> {
-    const { op, written } = this.#transaction(toId, sends);
+    settled: boolean,
+  ): Promise<boolean> {
+    const { op, written, created } = this.#transaction(toId, sends);
     let error: unknown;
     try {
-      if ((await op.commit()).ok) {
+      const committed = await this.#options.counts.change([toId], async () => {
+        const ok = (await op.commit()).ok;
+        return { result: ok, deltas: ok ? new Map([[toId, created]]) : null };
+      });
+      if (committed) {
         for (const [send, message] of written) outcomes.set(send, fulfilled(message));
-        return;
+        this.#options.onQueued(toId, [...new Set(written.map(([, message]) => message))]);
+        return true;
       }
     } catch (caught) {
       error = caught;
     }
+    if (!settled) return false;
     if (sends.length === 1 && error !== undefined) {
       outcomes.set(sends[0]!, rejected(error));
-      return;
+      return true;
     }
     // A send key written elsewhere meanwhile failed a check, or one message broke the
     // transaction: settle them one by one (a retry then finds its earlier message).
     for (const send of sends) {
-      const [outcome] = await this.#commitHeld(toId, [send]);
+      const [outcome] = await this.#commitHeld(toId, [send], true);
       outcomes.set(send, outcome!);
     }
+    return true;
   }
 
   #transaction(
     toId: PeerId,
     sends: PendingSend[],
-  ): { op: Deno.AtomicOperation; written: [PendingSend, Message][] } {
+  ): { op: Deno.AtomicOperation; written: [PendingSend, Message][]; created: number } {
     const expireIn = this.#options.retentionMs;
     const op = this.#kv.atomic();
     const written: [PendingSend, Message][] = [];
@@ -285,7 +321,7 @@ export class SendCommitter {
     }
     op.sum(enqueuedCounter(toId), BigInt(created));
     op.max(ID_FLOOR, BigInt(this.#ids.lastTime));
-    return { op, written };
+    return { op, written, created };
   }
 
   /** A new message of `send` for `toId`, in `threadId` (its own id when that is undefined). */

@@ -14,6 +14,13 @@ export interface SerialBatcherOptions<T, R> {
   take?: (waiting: readonly T[]) => number;
   /** Called when the last batch has settled and nothing waits. */
   onIdle?: () => void;
+  /**
+   * How long the first batch after an idle spell waits for more items before it is committed:
+   * fewer, larger batches for items that may wait a little. Batches that follow one in flight
+   * go at once (what waited meanwhile is batch enough). A function is asked each time.
+   * @default 0
+   */
+  lingerMs?: number | (() => number);
 }
 
 interface Waiting<T, R> {
@@ -52,6 +59,9 @@ export class SerialBatcher<T, R> {
 
   async #run(): Promise<void> {
     this.#running = true;
+    const option = this.#options.lingerMs ?? 0;
+    const linger = typeof option === "number" ? option : option();
+    if (linger > 0) await new Promise((resolve) => setTimeout(resolve, linger));
     while (this.#waiting.length > 0) {
       const wanted = this.#options.take?.(this.#waiting.map((waiting) => waiting.item));
       const count = Math.max(1, Math.min(wanted ?? this.#waiting.length, this.#waiting.length));

@@ -2,7 +2,7 @@
  * Waiters: the hook processes that wait, one per peer, for messages to wake an idle Claude Code
  * session with (POST /wait). A waiter is answered once: with the messages claimed for it, or
  * with why it should stop. A newer waiter of the same peer replaces an older one, so a session
- * never wakes twice for one message. Waiting costs no timer: `kv.watch` signals new messages,
+ * never wakes twice for one message. Waiting costs no timer: the inbox signal says new messages,
  * and a timer runs only while another presenter holds a claim that may come back.
  *
  * @module
@@ -73,17 +73,17 @@ export class Waiters {
     stopped: AbortSignal,
     answer: (reply: WaitResponse) => void,
   ): Promise<void> {
-    const signals = this.#mailbox.watchInbox(peerId).getReader();
-    stopped.addEventListener("abort", () => signals.cancel().catch(() => {}), { once: true });
+    const watch = this.#mailbox.watchInbox(peerId);
+    stopped.addEventListener("abort", () => watch.cancel(), { once: true });
     let timer: ReturnType<typeof setTimeout> | undefined;
     let retry = Promise.withResolvers<void>();
-    let signal = signals.read();
+    let signal = watch.next();
     try {
       while (!stopped.aborted) {
         // A new message, or a claim held by a presenter that died running out (no write).
-        const woke = await Promise.race([signal.then((read) => read.done), retry.promise]);
+        const woke = await Promise.race([signal.then((news) => !news), retry.promise]);
         if (woke === true || stopped.aborted) return;
-        if (woke === false) signal = signals.read();
+        if (woke === false) signal = watch.next();
         const now = Date.now();
         const { messages, retryAt } = await this.#mailbox.claim(peerId, now, CLAIM_MS, "hook_wake");
         // Claimed after the waiter left: they come back when the claim runs out.
@@ -95,7 +95,7 @@ export class Waiters {
       }
     } finally {
       clearTimeout(timer);
-      await signals.cancel().catch(() => {});
+      watch.cancel();
       answer({ state: "absent" });
     }
   }

@@ -71,7 +71,8 @@ export class PeerConnection {
     this.#config = config;
     this.#context = context;
     this.#options = options;
-    this.#client = new BrokerClient(config);
+    // A server calls for its whole session: one connection, not one per call.
+    this.#client = new BrokerClient(config, { keepAlive: true });
     this.#resetReady();
   }
 
@@ -169,6 +170,7 @@ export class PeerConnection {
   async close(): Promise<void> {
     this.#abort.abort();
     await this.#running?.catch(() => {});
+    this.#client.close();
   }
 
   async #run(): Promise<void> {

@@ -1,7 +1,8 @@
 /**
  * Presenting messages to the model exactly once, and every way this server shows them. In
  * channel mode a message is pushed as a `notifications/claude/channel` and acknowledged once
- * the notification is written. Otherwise (Claude Code drops channel notifications silently
+ * the notification is written (within {@link ACK_LINGER_MS}, together with the messages that
+ * follow it). Otherwise (Claude Code drops channel notifications silently
  * when channels are off) the stream only says that messages wait; the next tool result or
  * `check_messages` claims them at the broker, which hands each message to one presenter only
  * (this server or one of the session's hooks), shows them and acknowledges them. Messages
@@ -46,6 +47,8 @@ export interface DeliveryOptions {
   clientReady?: Promise<void>;
   /** The first wait before failed acknowledgements are sent again (it doubles). @default 1000 */
   ackRetryMs?: number;
+  /** How long an acknowledgement waits for others to go with it. @default ACK_LINGER_MS */
+  ackLingerMs?: number;
 }
 
 /** Most ids of shown, unacknowledged messages kept (acknowledgements that keep failing). */
@@ -68,6 +71,12 @@ const RECENTLY_ACKED_IDS = 1_000;
 /** Most ids in one POST /ack. */
 const MAX_ACK_IDS = 1000;
 const ACK_RETRY_MS = 1_000;
+/**
+ * How long an acknowledgement waits for the next ones, while the broker answers faster than
+ * that: messages that come in a run are acknowledged a few at a time (one request and one
+ * transaction), not one by one.
+ */
+export const ACK_LINGER_MS = 5;
 const ACK_RETRY_MAX_MS = 30_000;
 
 /** Exactly-once presentation of the messages one peer receives. */
@@ -88,6 +97,8 @@ export class Delivery {
   #ackRetry: ReturnType<typeof setTimeout> | undefined;
   #ackRetryMs: number;
   #pushesInFlight = 0;
+  /** How long the last acknowledgement took the broker to answer. */
+  #lastAckMs = 0;
   /** The last claim left messages at the broker: the next tool result claims again. */
   #more = false;
   /** Resolved when a push in flight settles while the stream is held. */
@@ -102,7 +113,9 @@ export class Delivery {
         for (const via of new Set(shown.map((each) => each.via))) {
           const ids = shown.filter((each) => each.via === via).map((each) => each.id);
           try {
+            const started = performance.now();
             await options.ack(ids, via);
+            this.#lastAckMs = performance.now() - started;
             this.#ackRetryMs = options.ackRetryMs ?? ACK_RETRY_MS;
             for (const id of ids) this.#forget(id, via);
           } catch (error) {
@@ -113,6 +126,12 @@ export class Delivery {
         return shown.map(() => fulfilled(undefined));
       },
       take: (waiting) => Math.min(waiting.length, MAX_ACK_IDS),
+      // Only while the broker answers at once: a busy one makes acknowledgements wait anyway,
+      // and one that lingers then falls further behind the sends it competes with.
+      lingerMs: () => {
+        const linger = options.ackLingerMs ?? ACK_LINGER_MS;
+        return this.#lastAckMs < linger ? linger : 0;
+      },
     });
   }
 

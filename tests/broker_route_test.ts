@@ -3,7 +3,9 @@
  * when it answers, and by TCP when it does not (a stale socket file); the broker's proof comes
  * first on either route, and credentials go only by the route the proof came by. The broker
  * here is the real request handler (createBrokerCore on a `:memory:` KV, with the test's secret
- * and port, so its Host and secret checks run) served by `Deno.serve` on one route at a time.
+ * and port, so its Host and secret checks run) served by `Deno.serve` on one route at a time
+ * (both, for a broker that is starting: its port answers before its socket does). Clients
+ * that keep their connections alive keep every one of these properties.
  *
  * @module
  */
@@ -25,12 +27,28 @@ async function configOf(env: TestEnv): Promise<{ config: Config; secret: string 
   return { config, secret };
 }
 
-/** The real broker handler, served on the Unix socket or on the TCP port, counting requests. */
+/** A request as a served broker saw it. */
+interface Seen {
+  path: string;
+  credentialed: boolean;
+}
+
+/** A served broker: how many requests it answered, and which. */
+interface ServedBroker extends AsyncDisposable {
+  requests: () => number;
+  seen: Seen[];
+}
+
+/**
+ * The real broker handler, served on the Unix socket or on the TCP port, counting requests;
+ * `before` runs ahead of each request's answer.
+ */
 async function serveBroker(
   config: Config,
   secret: string,
   on: "unix" | "tcp",
-): Promise<{ requests: () => number } & AsyncDisposable> {
+  before?: (request: Request) => Promise<void>,
+): Promise<ServedBroker> {
   const kv = await Deno.openKv(":memory:");
   const core = await createBrokerCore(kv, {
     secret,
@@ -40,15 +58,22 @@ async function serveBroker(
     retentionMs: 3_600_000,
   });
   let requests = 0;
-  const handler = (request: Request) => {
+  const seen: Seen[] = [];
+  const handler = async (request: Request) => {
     requests++;
-    return core.handle(request);
+    seen.push({
+      path: new URL(request.url).pathname,
+      credentialed: request.headers.has("authorization"),
+    });
+    await before?.(request);
+    return await core.handle(request);
   };
   const server = on === "unix"
     ? Deno.serve({ path: innerSocketPath(config.stateDir, config.port), onListen() {} }, handler)
     : Deno.serve({ hostname: "127.0.0.1", port: config.port, onListen() {} }, handler);
   return {
     requests: () => requests,
+    seen,
     async [Symbol.asyncDispose]() {
       core.close();
       await server.shutdown();
@@ -100,13 +125,19 @@ Deno.test({
   assert.equal(broker.requests(), 4);
 });
 
-Deno.test({
-  name: "when the proven socket goes away, no credential goes by TCP before a new proof",
-  ignore: Deno.build.os === "windows",
-}, async () => {
+for (const keepAlive of [false, true]) {
+  Deno.test({
+    name: `when the proven socket goes away, no credential goes by TCP before a new proof${
+      keepAlive ? " (connections kept alive)" : ""
+    }`,
+    ignore: Deno.build.os === "windows",
+  }, () => socketGoesAway(keepAlive));
+}
+
+async function socketGoesAway(keepAlive: boolean): Promise<void> {
   await using env = await createTestEnv();
   const { config, secret } = await configOf(env);
-  const client = new BrokerClient(config);
+  using client = new BrokerClient(config, { keepAlive });
   const hook = new HookClient(config, CLAUDE_SESSION);
   {
     await using _broker = await serveBroker(config, secret, "unix");
@@ -131,5 +162,63 @@ Deno.test({
   assert.ok(squatter.seen.length >= 2, "the squatter was asked for the proof");
   for (const headers of squatter.seen) {
     assert.equal(headers.get("authorization"), null, "a credential reached the squatter");
+  }
+}
+
+Deno.test({
+  name:
+    "a kept-alive client proves its broker once for many calls, and calls again once it restarts",
+  ignore: Deno.build.os === "windows",
+}, async () => {
+  await using env = await createTestEnv();
+  const { config, secret } = await configOf(env);
+  using client = new BrokerClient(config, { keepAlive: true });
+  {
+    await using broker = await serveBroker(config, secret, "unix");
+    for (let i = 0; i < 5; i++) await client.status();
+    // One proof, then the calls.
+    assert.deepEqual(broker.seen.map((seen) => seen.path), [
+      "/health",
+      ...Array(5).fill("/status"),
+    ]);
+  }
+  await using restarted = await serveBroker(config, secret, "unix");
+  // The kept connection went with the old broker: a call may fail on it, and the next one
+  // proves the new broker first.
+  await client.status().catch((error) => {
+    assert.ok(error instanceof BrokerError && error.code === "unavailable", String(error));
+  });
+  assert.equal((await client.status()).port, config.port);
+  assert.ok(restarted.requests() >= 1);
+  // close() ends the kept connection: the test's resource check finds nothing left open.
+  client.close();
+});
+
+Deno.test({
+  name:
+    "a client proven by TCP while the broker's socket was not up yet sends its credentials by the socket",
+  ignore: Deno.build.os === "windows",
+}, async () => {
+  await using env = await createTestEnv();
+  const { config, secret } = await configOf(env);
+  // What a starting broker does: its port answers (the gate holds the request) and its inner
+  // server, on the socket, starts listening before the answer goes out.
+  let socket: ServedBroker | undefined;
+  await using tcp = await serveBroker(config, secret, "tcp", async () => {
+    socket ??= await serveBroker(config, secret, "unix");
+  });
+  try {
+    using client = new BrokerClient(config, { keepAlive: true });
+    await client.status();
+    await client.status();
+    assert.ok(socket, "the socket came up");
+    assert.deepEqual(tcp.seen, [{ path: "/health", credentialed: false }]);
+    assert.deepEqual(socket.seen, [
+      { path: "/health", credentialed: false },
+      { path: "/status", credentialed: true },
+      { path: "/status", credentialed: true },
+    ]);
+  } finally {
+    await socket?.[Symbol.asyncDispose]();
   }
 });

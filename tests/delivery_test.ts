@@ -165,3 +165,35 @@ Deno.test("without channels a stream of messages is only noted, never held", asy
   const result = await delivery.attachWaiting({ content: [{ type: "text", text: "ok" }] });
   assert.equal(result.content.length, 2, "the waiting hint survived the cap");
 });
+
+Deno.test("messages pushed in a run are acknowledged together while the broker answers at once, one by one while it is slow", async () => {
+  const acks: string[][] = [];
+  let ackMs = 0;
+  const delivery = new Delivery({
+    channel: true,
+    notify: () => Promise.resolve(),
+    claim: () => Promise.resolve({ messages: [], more: false }),
+    ack: async (ids) => {
+      acks.push(ids);
+      await new Promise((resolve) => setTimeout(resolve, ackMs));
+    },
+    ackLingerMs: 150,
+  });
+  const run = async (prefix: string) => {
+    for (let i = 0; i < 3; i++) {
+      await delivery.receive(message(`${prefix}${i}`));
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    await delivery.settled();
+  };
+  await run("fast");
+  assert.deepEqual(acks, [["fast0", "fast1", "fast2"]], "one acknowledgement for the run");
+  // The broker now takes longer than the linger to answer: nothing waits for company.
+  ackMs = 200;
+  acks.length = 0;
+  await run("warm");
+  acks.length = 0;
+  await run("slow");
+  assert.deepEqual(acks[0], ["slow0"], "the first went at once");
+  assert.deepEqual(acks.flat(), ["slow0", "slow1", "slow2"]);
+});

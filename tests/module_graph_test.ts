@@ -21,6 +21,8 @@ const BROKER_SERVER_MODULES = [
   "broker/peers.ts",
   "broker/mailbox.ts",
   "broker/send_commit.ts",
+  "broker/queue_counts.ts",
+  "broker/inbox_signals.ts",
   "broker/mail_records.ts",
   "broker/mail_log.ts",
   "broker/history.ts",

@@ -62,3 +62,22 @@ Deno.test("a commit that gives too few outcomes rejects the items it left out", 
   });
   await assert.rejects(batcher.add(1), /no outcome/);
 });
+
+Deno.test("with a linger, items added within it go into one batch, and later ones into the next", async () => {
+  const batches: number[][] = [];
+  const batcher = new SerialBatcher<number, number>({
+    commit(items) {
+      batches.push(items);
+      return Promise.resolve(items.map((item) => fulfilled(item)));
+    },
+    lingerMs: 30,
+  });
+  const first = [batcher.add(1)];
+  await new Promise((resolve) => setTimeout(resolve, 5));
+  first.push(batcher.add(2), batcher.add(3));
+  assert.deepEqual(await Promise.all(first), [1, 2, 3]);
+  assert.deepEqual(batches, [[1, 2, 3]], "the first item waited for the others");
+  assert.equal(await batcher.add(4), 4);
+  assert.deepEqual(batches, [[1, 2, 3], [4]]);
+  assert.equal(batcher.idle, true);
+});
