@@ -113,7 +113,7 @@ export class Mailbox {
   #sends: SendCommitter;
   #acks: AckCommitter;
   #counts: QueueCounts;
-  #signals = new InboxSignals();
+  #signals: InboxSignals;
   #retentionMs: number;
   /** Delivered and expired messages. */
   readonly history: History;
@@ -125,6 +125,7 @@ export class Mailbox {
       historyMax: options.historyMax ?? 0,
     });
     this.#counts = new QueueCounts(kv);
+    this.#signals = new InboxSignals(kv);
     this.#acks = new AckCommitter(kv, this.history, {
       retentionMs: options.retentionMs,
       onDelivered: options.onDelivered ?? (() => {}),
@@ -133,7 +134,8 @@ export class Mailbox {
     this.#sends = new SendCommitter(kv, {
       ...options,
       counts: this.#counts,
-      onQueued: (toId, messages) => this.#signals.notify(toId, messages),
+      onQueued: (toId, messages, versionstamp) =>
+        this.#signals.notify(toId, messages, versionstamp),
     });
     this.#retentionMs = options.retentionMs;
   }
@@ -319,8 +321,9 @@ export class Mailbox {
   }
 
   /**
-   * A watch that has news once now and again after new messages for `toId` were queued, and
-   * holds the few messages queued since its reader last took them (see {@link InboxWatch}).
+   * A `kv.watch` of the enqueued counter of `toId`: news once now and again after new messages
+   * were queued; it holds the few messages queued since its reader last took them (see
+   * {@link InboxWatch}).
    */
   watchInbox(toId: PeerId): InboxWatch {
     return this.#signals.watch(toId);

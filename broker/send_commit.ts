@@ -60,8 +60,11 @@ export interface SendCommitterOptions {
   endedAt: (id: PeerId, now: number) => Promise<number | null>;
   /** The queued counts, told of every transaction that changes them. */
   counts: QueueCounts;
-  /** New messages (in id order) were committed to the inbox of `toId`, inside its lock. */
-  onQueued: (toId: PeerId, messages: Message[]) => void;
+  /**
+   * New messages (in id order) were committed to the inbox of `toId` at `versionstamp`, inside
+   * its lock.
+   */
+  onQueued: (toId: PeerId, messages: Message[], versionstamp: string) => void;
 }
 
 type Outcome = PromiseSettledResult<Message>;
@@ -166,12 +169,19 @@ export class SendCommitter {
       op.check({ key, versionstamp: null }).set(key, record, { expireIn });
     }
     op.max(ID_FLOOR, BigInt(this.#ids.lastTime));
+    let versionstamp = "";
     const committed = await counts.change(admitted, async () => {
-      const ok = (await op.commit()).ok;
-      return { result: ok, deltas: ok ? new Map(admitted.map((id) => [id, 1])) : null };
+      const result = await op.commit();
+      if (result.ok) versionstamp = result.versionstamp;
+      return {
+        result: result.ok,
+        deltas: result.ok ? new Map(admitted.map((id) => [id, 1])) : null,
+      };
     });
     if (committed) {
-      for (const message of messages) this.#options.onQueued(message.to_id, [message]);
+      for (const message of messages) {
+        this.#options.onQueued(message.to_id, [message], versionstamp);
+      }
     } else {
       // The same key committed meanwhile: that broadcast is this one.
       const earlier = (await this.#kv.get<BroadcastKeyRecord>(key!)).value;
@@ -267,13 +277,16 @@ export class SendCommitter {
     const { op, written, created } = this.#transaction(toId, sends);
     let error: unknown;
     try {
+      let versionstamp = "";
       const committed = await this.#options.counts.change([toId], async () => {
-        const ok = (await op.commit()).ok;
-        return { result: ok, deltas: ok ? new Map([[toId, created]]) : null };
+        const result = await op.commit();
+        if (result.ok) versionstamp = result.versionstamp;
+        return { result: result.ok, deltas: result.ok ? new Map([[toId, created]]) : null };
       });
       if (committed) {
         for (const [send, message] of written) outcomes.set(send, fulfilled(message));
-        this.#options.onQueued(toId, [...new Set(written.map(([, message]) => message))]);
+        const queued = [...new Set(written.map(([, message]) => message))];
+        this.#options.onQueued(toId, queued, versionstamp);
         return true;
       }
     } catch (caught) {
