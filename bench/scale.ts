@@ -13,7 +13,10 @@ export interface ScalePoint {
   peers: number;
   listPeersMs: Distribution;
   brokerRssMb: number;
+  /** Over the idle window that starts 0.5 s after the last server started. */
   idleCpuPercent: number;
+  /** Over the window after that one: once start-up's garbage collections are over. */
+  settledIdleCpuPercent: number;
 }
 
 /** Measures at each of `counts` (ascending), adding peers between points. */
@@ -38,11 +41,13 @@ export async function measureScale(
       await sleep(500);
       const pids = [pid, ...peers.map((peer) => peer.pid())];
       const idleCpuPercent = await cpuPercentDuring(pids, () => sleep(idleMs));
+      const settledIdleCpuPercent = await cpuPercentDuring(pids, () => sleep(idleMs));
       points.push({
         peers: count,
         listPeersMs: distribution(samples),
         brokerRssMb: await residentMb(pid),
         idleCpuPercent,
+        settledIdleCpuPercent,
       });
     }
     return points;

@@ -41,6 +41,9 @@ export class StdioTransport implements Transport {
   #maxLineBytes: number;
   #reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
   #writing: Promise<void> = Promise.resolve();
+  /** Lines waiting for the write after the one in flight, and that write. */
+  #queued: string[] | null = null;
+  #queuedWrite: Promise<void> | undefined;
   #decoder = new TextDecoder();
   #encoder = new TextEncoder();
   #started = false;
@@ -61,13 +64,25 @@ export class StdioTransport implements Transport {
     return Promise.resolve();
   }
 
-  /** Writes one message; messages go out whole and in the order sent. */
+  /**
+   * Writes one message; messages go out whole and in the order sent. Those sent while a write
+   * is in flight go out together in the next one: one write per burst, not per message.
+   */
   send(message: JSONRPCMessage): Promise<void> {
     if (this.#closed) return Promise.reject(new Error("StdioTransport is closed"));
-    const bytes = this.#encoder.encode(serializeMessage(message));
-    const written = this.#writing.then(() => writeAll(this.#output, bytes));
-    this.#writing = written.catch(() => {});
-    return written;
+    const line = serializeMessage(message);
+    if (this.#queued === null) {
+      const queued: string[] = [];
+      this.#queued = queued;
+      const written = this.#writing.then(() => {
+        this.#queued = null;
+        return writeAll(this.#output, this.#encoder.encode(queued.join("")));
+      });
+      this.#writing = written.catch(() => {});
+      this.#queuedWrite = written;
+    }
+    this.#queued.push(line);
+    return this.#queuedWrite!;
   }
 
   /** Stops reading and reports the close once. */

@@ -109,3 +109,30 @@ Deno.test("closing reports one close, even when stdin ends afterwards", async ()
     transport.start();
   }, /already started/);
 });
+
+Deno.test("messages sent while a write is in flight go out together in the next write, in order", async () => {
+  let writes = 0;
+  const release = Promise.withResolvers<void>();
+  const chunks: string[] = [];
+  const stdout: ByteWriter = {
+    async write(bytes) {
+      writes++;
+      chunks.push(new TextDecoder().decode(bytes));
+      if (writes === 1) await release.promise;
+      return bytes.length;
+    },
+  };
+  const transport = new StdioTransport({ input: input([], true), output: stdout });
+  await run(transport);
+  const first = transport.send(ping(0) as JSONRPCMessage);
+  await waitFor(() => writes === 1, 1_000, "the first write");
+  const rest = [1, 2, 3, 4].map((id) => transport.send(ping(id) as JSONRPCMessage));
+  release.resolve();
+  await Promise.all([first, ...rest]);
+  assert.equal(writes, 2, "one write for the four sent meanwhile");
+  assert.equal(
+    chunks.join(""),
+    [0, 1, 2, 3, 4].map((id) => `${JSON.stringify(ping(id))}\n`).join(""),
+  );
+  await transport.close();
+});
