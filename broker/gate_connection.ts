@@ -11,6 +11,7 @@
  * @module
  */
 import { type GateCredentials, headEnd, readRequestHead } from "./request_head.ts";
+import { concatBytes, writeAll } from "./bytes.ts";
 
 /** A request head larger than this closes an unauthenticated connection. */
 export const MAX_HEAD_BYTES = 16 * 1024;
@@ -109,7 +110,7 @@ export class GateConnection {
         }
         this.requestStartedAt ??= this.lastActivity;
         const searchFrom = head.length - 3;
-        head = concat(head, chunk);
+        head = concatBytes([head, chunk]);
         chunk = EMPTY;
         const end = headEnd(head, searchFrom);
         if (end < 0 || end > MAX_HEAD_BYTES) {
@@ -218,18 +219,6 @@ async function pipe(from: Deno.Conn, to: Deno.Conn, buffer: Uint8Array): Promise
     if (read === null) return;
     await writeAll(to, buffer.subarray(0, read));
   }
-}
-
-async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
-  let written = 0;
-  while (written < bytes.length) written += await conn.write(bytes.subarray(written));
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const bytes = new Uint8Array(a.length + b.length);
-  bytes.set(a);
-  bytes.set(b, a.length);
-  return bytes;
 }
 
 function closeQuietly(conn: Deno.Conn): void {

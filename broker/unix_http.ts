@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { concatBytes, writeAll } from "./bytes.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -136,7 +137,7 @@ async function readChunked(reader: ConnReader): Promise<Uint8Array<ArrayBuffer>>
     if (size === 0) {
       // Trailers (none from our broker) end with an empty line.
       while ((await reader.until(encoder.encode("\r\n"), 8192)).byteLength > 0);
-      return concat(parts);
+      return concatBytes(parts);
     }
     parts.push(await reader.take(size));
     const end = await reader.take(2);
@@ -188,7 +189,7 @@ class ConnReader {
     if (read === null) throw new Error("the connection closed before the reply ended");
     this.#buffer = this.#buffer.byteLength === 0
       ? chunk.subarray(0, read)
-      : concat([this.#buffer, chunk.subarray(0, read)]);
+      : concatBytes([this.#buffer, chunk.subarray(0, read)]);
   }
 }
 
@@ -206,21 +207,6 @@ function indexOf(bytes: Uint8Array, delimiter: Uint8Array, from: number): number
     if (match) return i;
   }
   return -1;
-}
-
-function concat(parts: Uint8Array[]): Uint8Array<ArrayBuffer> {
-  const bytes = new Uint8Array(parts.reduce((sum, part) => sum + part.byteLength, 0));
-  let offset = 0;
-  for (const part of parts) {
-    bytes.set(part, offset);
-    offset += part.byteLength;
-  }
-  return bytes;
-}
-
-async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
-  let written = 0;
-  while (written < bytes.byteLength) written += await conn.write(bytes.subarray(written));
 }
 
 function closeQuietly(conn: Deno.Conn): void {

@@ -19,6 +19,7 @@ import type { Message } from "../broker/protocol.ts";
 import { CLAUDE_SESSION_PATTERN } from "../broker/wire.ts";
 import { renderMessages } from "../broker/envelope.ts";
 import { isRunning } from "../broker/processes.ts";
+import { concatBytes } from "../broker/bytes.ts";
 import type { Command } from "./command.ts";
 import { UsageError } from "./fail.ts";
 
@@ -81,22 +82,12 @@ async function readHookInput(): Promise<HookInput> {
       }
     })();
     await Promise.race([reading, delay(STDIN_MS, undefined, { ref: false })]);
-    const text = new TextDecoder().decode(concat(chunks));
+    const text = new TextDecoder().decode(concatBytes(chunks));
     const value = JSON.parse(text);
     return value && typeof value === "object" ? value : {};
   } catch {
     return {};
   }
-}
-
-function concat(chunks: Uint8Array[]): Uint8Array {
-  const bytes = new Uint8Array(chunks.reduce((size, chunk) => size + chunk.byteLength, 0));
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return bytes;
 }
 
 /** The Claude Code session: the hook input's `session_id`, else `CLAUDE_CODE_SESSION_ID`. */

@@ -10,6 +10,7 @@
 import { deserializeMessage, serializeMessage } from "../broker/_vendor/mcp_sdk.js";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
+import { type ByteWriter, concatBytes, writeAll } from "../broker/bytes.ts";
 
 /** The longest line read, as the SDK's own stdio transport allows. */
 export const MAX_LINE_BYTES = 10 * 1024 * 1024;
@@ -17,9 +18,7 @@ export const MAX_LINE_BYTES = 10 * 1024 * 1024;
 const NEWLINE = 0x0a;
 
 /** Where the transport writes: `Deno.stdout`, or a test's writer. */
-export interface ByteWriter {
-  write(bytes: Uint8Array): Promise<number>;
-}
+export type { ByteWriter };
 
 /** Options for {@link StdioTransport}. */
 export interface StdioTransportOptions {
@@ -104,7 +103,7 @@ export class StdioTransport implements Transport {
         let start = 0;
         for (let end = value.indexOf(NEWLINE); end !== -1; end = value.indexOf(NEWLINE, start)) {
           pending.push(value.subarray(start, end));
-          this.#deliver(concat(pending, pendingBytes + end - start));
+          this.#deliver(pending.length === 1 ? pending[0]! : concatBytes(pending));
           pending = [];
           pendingBytes = 0;
           start = end + 1;
@@ -135,22 +134,5 @@ export class StdioTransport implements Transport {
       return;
     }
     this.onmessage?.(message);
-  }
-}
-
-function concat(chunks: Uint8Array[], size: number): Uint8Array {
-  if (chunks.length === 1) return chunks[0]!;
-  const bytes = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return bytes;
-}
-
-async function writeAll(output: ByteWriter, bytes: Uint8Array): Promise<void> {
-  for (let written = 0; written < bytes.length;) {
-    written += await output.write(bytes.subarray(written));
   }
 }
