@@ -7,7 +7,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { type BrokerClient, BrokerError } from "../broker/client.ts";
+import { type BrokerClient, BrokerError, BrokerUnavailableError } from "../broker/client.ts";
 import { createTestEnv, startBroker, waitFor } from "./_helpers.ts";
 
 const REGISTRATIONS = 20_000;
@@ -27,6 +27,7 @@ async function registerMany(clients: BrokerClient[], count: number, dir: string)
   await Promise.all(clients.map(async (client) => {
     while (started < count) {
       started++;
+      let timedOut = false;
       for (;;) {
         try {
           await client.register({
@@ -38,6 +39,13 @@ async function registerMany(clients: BrokerClient[], count: number, dir: string)
           done++;
           break;
         } catch (error) {
+          // A call that ran past its 5 s deadline on a starved machine (seen under the full
+          // suite's parallel load) is asked again, once per registration: this test is about
+          // what the heap keeps, not about latency.
+          if (error instanceof BrokerUnavailableError && !timedOut) {
+            timedOut = true;
+            continue;
+          }
           // Live peers are capped: wait for the oldest leases to run out.
           if (!(error instanceof BrokerError) || error.code !== "too_many_peers") throw error;
           await new Promise((resolve) => setTimeout(resolve, 50));
