@@ -67,6 +67,8 @@ export async function createBrokerCore(
     maxPeers: options.maxPeers ?? MAX_PEERS,
   });
   const events = new EventHub();
+  // Built after the mailbox, which it needs; the mailbox asks it only once messages flow.
+  let connections: Connections | undefined;
   const mailbox = new Mailbox(kv, {
     retentionMs: options.retentionMs,
     historyMs: options.historyMs ?? 0,
@@ -77,13 +79,14 @@ export async function createBrokerCore(
     maxQueued: options.maxQueued ?? MAX_QUEUED_PER_PEER,
     isLive: async (id, now) => await registry.getPeer(id, now) !== null,
     endedAt: (id, now) => registry.endedAt(id, now),
+    isReading: (id) => connections?.isConnected(id) ?? false,
   });
   await mailbox.restoreOrder();
   const startedAt = Date.now();
   // Peers listed by the previous broker must reconnect to this one within a lease to stay listed.
   await registry.capLeases(startedAt, options.leaseMs);
   const waiters = new Waiters(mailbox);
-  const connections = new Connections(registry, mailbox, {
+  connections = new Connections(registry, mailbox, {
     leaseMs: options.leaseMs,
     // The session's MCP server is gone: its hook stops waiting (and tries again while alive).
     onDisconnect: (peerId) => {

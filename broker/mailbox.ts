@@ -56,6 +56,10 @@ export interface MailboxOptions {
   isLive: (id: PeerId, now: number) => Promise<boolean>;
   /** When the session of a peer that is not live ended, or null when it never existed. */
   endedAt: (id: PeerId, now: number) => Promise<number | null>;
+  /** Whether `id` reads its queue as it fills: a send finding it full waits a while for room. */
+  isReading?: (id: PeerId) => boolean;
+  /** How long such a send waits, in ms. @default 2000 */
+  roomWaitMs?: number;
   /** How long a delivered message stays in the history, in ms; 0 keeps none. @default 0 */
   historyMs?: number;
   /** Most messages the history keeps; 0 keeps none. @default 0 */

@@ -30,6 +30,8 @@ export class QueueCounts {
   /** Changes begun and not yet settled, per recipient. */
   #changing = new Map<PeerId, number>();
   #reading = new Map<PeerId, Reading>();
+  /** Who waits for the next settled change of a recipient's counters. */
+  #watchers = new Map<PeerId, Set<() => void>>();
 
   constructor(kv: Deno.Kv) {
     this.#kv = kv;
@@ -85,8 +87,34 @@ export class QueueCounts {
         const left = this.#changing.get(toId)! - 1;
         if (left === 0) this.#changing.delete(toId);
         else this.#changing.set(toId, left);
+        this.#wake(toId);
       }
     }
+  }
+
+  /**
+   * Resolves once the next change to the counters of `toId` has settled (committed, failed or
+   * thrown), or after `timeoutMs`, whichever comes first.
+   */
+  nextChange(toId: PeerId, timeoutMs: number): Promise<void> {
+    const { promise, resolve } = Promise.withResolvers<void>();
+    let watchers = this.#watchers.get(toId);
+    if (!watchers) this.#watchers.set(toId, watchers = new Set());
+    const done = () => {
+      clearTimeout(timer);
+      watchers.delete(done);
+      if (watchers.size === 0 && this.#watchers.get(toId) === watchers) {
+        this.#watchers.delete(toId);
+      }
+      resolve();
+    };
+    const timer = setTimeout(done, Math.max(0, timeoutMs));
+    watchers.add(done);
+    return promise;
+  }
+
+  #wake(toId: PeerId): void {
+    for (const done of [...this.#watchers.get(toId) ?? []]) done();
   }
 
   async #read(toId: PeerId): Promise<number> {

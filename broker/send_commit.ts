@@ -58,6 +58,13 @@ export interface SendCommitterOptions {
   isLive: (id: PeerId, now: number) => Promise<boolean>;
   /** When the session of a peer that is not live ended, or null when it never existed. */
   endedAt: (id: PeerId, now: number) => Promise<number | null>;
+  /**
+   * Whether `id` reads its queue as it fills (its push stream is open): a send to it that finds
+   * the queue full waits up to {@link SendCommitterOptions.roomWaitMs} for room. @default never
+   */
+  isReading?: (id: PeerId) => boolean;
+  /** How long such a send waits for room before it is refused. @default 2000 */
+  roomWaitMs?: number;
   /** The queued counts, told of every transaction that changes them. */
   counts: QueueCounts;
   /**
@@ -68,6 +75,12 @@ export interface SendCommitterOptions {
 }
 
 type Outcome = PromiseSettledResult<Message>;
+
+/**
+ * How long a send to a reading recipient whose queue is full waits for room: well inside the
+ * clients' 5 s call deadline, long enough for a burst to drain.
+ */
+const ROOM_WAIT_MS = 2_000;
 
 /** Sends in one group commit; each writes up to 4 keys, well inside Deno KV's limits. */
 const ENQUEUE_BATCH = 100;
@@ -252,7 +265,7 @@ export class SendCommitter {
       for (const send of fresh) outcomes.set(send, rejected(error));
       return [];
     }
-    const queued = await this.#options.counts.count(toId);
+    const queued = await this.#roomFor(toId, fresh.length);
     const room = Math.max(0, this.#options.maxQueued - queued);
     if (room >= fresh.length) return fresh;
     const full = new Refusal(
@@ -261,6 +274,24 @@ export class SendCommitter {
     );
     for (const send of fresh.slice(room)) outcomes.set(send, rejected(full));
     return fresh.slice(0, room);
+  }
+
+  /**
+   * The queued count of `toId`, once it leaves room for `wanted` more messages. A recipient that
+   * reads as its queue fills (a burst) is waited for, a while: its acknowledgements make room,
+   * and its sender gets no refusal for a queue that was full for a moment. The recipient is held
+   * meanwhile, so no other send can take that room first.
+   */
+  async #roomFor(toId: PeerId, wanted: number): Promise<number> {
+    const { counts, maxQueued, isReading } = this.#options;
+    let queued = await counts.count(toId);
+    if (queued + wanted <= maxQueued || !isReading?.(toId)) return queued;
+    const deadline = Date.now() + (this.#options.roomWaitMs ?? ROOM_WAIT_MS);
+    while (queued + wanted > maxQueued && Date.now() < deadline && isReading(toId)) {
+      await counts.nextChange(toId, deadline - Date.now());
+      queued = await counts.count(toId);
+    }
+    return queued;
   }
 
   /**

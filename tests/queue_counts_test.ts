@@ -92,3 +92,23 @@ Deno.test("a change whose commit threw forgets the count, which is read again", 
   await counts.change(["r"], () => Promise.resolve({ result: false, deltas: null }));
   assert.equal(counts.known("r"), 3);
 });
+
+Deno.test("nextChange resolves when a change of that recipient settles, or when its time is up", async () => {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    const counts = new QueueCounts(kv);
+    let woken = false;
+    const waited = counts.nextChange("a", 10_000).then(() => woken = true);
+    await counts.change(["b"], write(kv, "b", 1));
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    assert.equal(woken, false, "another recipient's change wakes no one");
+    await counts.change(["a"], write(kv, "a", 1));
+    await waited;
+    assert.equal(woken, true);
+    const started = performance.now();
+    await counts.nextChange("a", 30);
+    assert.ok(performance.now() - started >= 25, "with no change it waits out its time");
+  } finally {
+    kv.close();
+  }
+});

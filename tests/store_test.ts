@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { PeerRegistry } from "../broker/peers.ts";
-import { CLAIM_MAX_BYTES, Mailbox, type Sender } from "../broker/mailbox.ts";
+import { CLAIM_MAX_BYTES, Mailbox, type MailboxOptions, type Sender } from "../broker/mailbox.ts";
 import { Refusal } from "../broker/refusal.ts";
 import { enqueuedCounter, removedCounter } from "../broker/kv_keys.ts";
 
@@ -28,7 +28,7 @@ interface Store {
 
 async function withStore(
   fn: (store: Store, kv: Deno.Kv) => Promise<void>,
-  overrides: Partial<typeof OPTIONS> = {},
+  overrides: Partial<typeof OPTIONS & Pick<MailboxOptions, "isReading" | "roomWaitMs">> = {},
 ): Promise<void> {
   const kv = await Deno.openKv(":memory:");
   try {
@@ -78,6 +78,41 @@ Deno.test("the queue limit refuses a message with a clear error and keeps the re
     );
     assert.equal((await store.mailbox.inbox(peer.id, now)).length, 3);
   }));
+
+Deno.test("a send to a reading recipient whose queue is full waits for room its acknowledgement makes", () =>
+  withStore(async (store) => {
+    const now = Date.now();
+    const { peer } = await store.registry.register(FIELDS, now);
+    for (const text of ["a", "b", "c"]) {
+      await store.mailbox.enqueue(sender("s"), peer.id, text, now);
+    }
+    let settled = false;
+    const fourth = store.mailbox.enqueue(sender("s"), peer.id, "d", now).finally(() => {
+      settled = true;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(settled, false, "the send waits while the queue is full");
+    const [first] = await store.mailbox.inbox(peer.id, now);
+    assert.equal(await store.mailbox.ack(peer.id, [first!.id]), 1);
+    assert.equal((await fourth).text, "d");
+    assert.deepEqual((await store.mailbox.inbox(peer.id, now)).map((m) => m.text), ["b", "c", "d"]);
+  }, { isReading: () => true, roomWaitMs: 10_000 }));
+
+Deno.test("a send to a reading recipient that makes no room is refused once its wait runs out", () =>
+  withStore(async (store) => {
+    const now = Date.now();
+    const { peer } = await store.registry.register(FIELDS, now);
+    for (const text of ["a", "b", "c"]) {
+      await store.mailbox.enqueue(sender("s"), peer.id, text, now);
+    }
+    const started = performance.now();
+    await assert.rejects(
+      store.mailbox.enqueue(sender("s"), peer.id, "d", now),
+      (error: unknown) => error instanceof Refusal && error.code === "queue_full",
+    );
+    assert.ok(performance.now() - started >= 190, "it waited for room first");
+    assert.deepEqual((await store.mailbox.inbox(peer.id, now)).map((m) => m.text), ["a", "b", "c"]);
+  }, { isReading: () => true, roomWaitMs: 200 }));
 
 Deno.test("an expired peer is not listed even while KV still returns its key", () =>
   withStore(async (store, kv) => {
