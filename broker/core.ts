@@ -68,6 +68,7 @@ export async function createBrokerCore(
   });
   const events = new EventHub();
   // Built after the mailbox, which it needs; the mailbox asks it only once messages flow.
+  // deno-lint-ignore prefer-const -- assigned below, after the mailbox it is built with
   let connections: Connections | undefined;
   const mailbox = new Mailbox(kv, {
     retentionMs: options.retentionMs,
