@@ -12,11 +12,13 @@ import type { Command } from "./cli/command.ts";
 /**
  * The command called `name`. `hook` runs on every wake of every session and waits for hours,
  * so it is loaded on its own, without the table (and every other command's code); so are
- * `mcp`, whose start-up Claude Code waits for (the table costs it ~15 ms), and `tail`, which a
- * person starts to watch at once.
+ * `mcp`, whose start-up Claude Code waits for (the table costs it ~15 ms), `broker`, which runs
+ * all day and would otherwise hold every command's code, and `tail`, which a person starts to
+ * watch at once.
  */
 async function findCommand(name: string): Promise<Command | undefined> {
   if (name === "mcp") return (await import("./cli/mcp.ts")).mcpCommand;
+  if (name === "broker") return (await import("./cli/broker.ts")).brokerCommand;
   if (name === "hook") return (await import("./cli/hook.ts")).hookCommand;
   if (name === "tail") return (await import("./cli/tail.ts")).tailCommand;
   return (await import("./cli/mod.ts")).findCommand(name);

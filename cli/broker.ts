@@ -4,11 +4,10 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
-import { dirname } from "node:path";
 import type { Config } from "../broker/config.ts";
 import { errorMessage, log, logToFile, setLogPrefix } from "../broker/log.ts";
 import type { Command } from "./command.ts";
+import { UsageError } from "./fail.ts";
 
 /** `claude-peers broker [--log-file PATH]`. */
 export const brokerCommand: Command = {
@@ -25,12 +24,12 @@ Options:
 };
 
 async function runBrokerCommand(args: string[], config: Config): Promise<number> {
-  const { values } = parseArgs({ args, options: { "log-file": { type: "string" } }, strict: true });
+  const logFile = parseLogFile(args);
   setLogPrefix("claude-peers broker");
-  if (values["log-file"]) {
+  if (logFile) {
     // Make the directory if missing (owner-only), but never change one that exists.
-    await Deno.mkdir(dirname(values["log-file"]), { recursive: true, mode: 0o700 });
-    logToFile(values["log-file"]);
+    await Deno.mkdir(parentOf(logFile), { recursive: true, mode: 0o700 });
+    logToFile(logFile);
   }
   // A stray rejection (a client gone mid-reply, out of file descriptors) is logged and survived:
   // the broker serves every session on the machine, and the log is where it must show.
@@ -48,4 +47,40 @@ async function runBrokerCommand(args: string[], config: Config): Promise<number>
     throw error;
   }
   return 0;
+}
+
+/**
+ * The one option, `--log-file PATH` or `--log-file=PATH`, read without node:util: the broker
+ * runs all day, and loading Node's polyfills for one option would cost it memory (issue 11).
+ */
+export function parseLogFile(args: string[]): string | undefined {
+  let logFile: string | undefined;
+  for (let index = 0; index < args.length; index++) {
+    const arg = args[index]!;
+    if (arg === "--log-file") {
+      const value = args[++index];
+      if (value === undefined || value.startsWith("-")) {
+        throw new UsageError("option --log-file needs a path");
+      }
+      logFile = value;
+    } else if (arg.startsWith("--log-file=")) {
+      logFile = arg.slice("--log-file=".length);
+      if (logFile === "") throw new UsageError("option --log-file needs a path");
+    } else {
+      throw new UsageError(
+        arg.startsWith("-") ? `unknown option "${arg}"` : `unexpected argument "${arg}"`,
+      );
+    }
+  }
+  return logFile;
+}
+
+/** The directory `path` lies in ("." for a bare name), without node:path. */
+function parentOf(path: string): string {
+  const slash = Math.max(
+    path.lastIndexOf("/"),
+    Deno.build.os === "windows" ? path.lastIndexOf("\\") : -1,
+  );
+  if (slash === -1) return ".";
+  return slash === 0 ? path.slice(0, 1) : path.slice(0, slash);
 }

@@ -214,17 +214,30 @@ Deno.test("the broker never loads the MCP SDK, the MCP server or the CLI", async
   assertNoFilesUnder(graph, "broker/mod.ts", ["mcp", "cli"]);
 });
 
+Deno.test("the broker command loads neither the command table nor any node: module", async () => {
+  // It runs all day: the table would hold every command's code, node:util Node's polyfills.
+  const graph = await moduleGraph("cli/broker.ts", false, true);
+  assert.ok(graph.files.has("broker/log.ts"), "the walk found the broker command's imports");
+  assert.ok(!graph.files.has("cli/mod.ts"), "cli/broker.ts loads the command table");
+  assert.deepEqual([...graph.builtins], [], "cli/broker.ts loads node: modules");
+  const main = await Deno.readTextFile(new URL("../main.ts", import.meta.url));
+  assert.ok(
+    main.includes(`import("./cli/broker.ts")`),
+    "main.ts reaches the broker command directly",
+  );
+});
+
 Deno.test("the MCP server never loads broker server code", async () => {
   assertNoServerModules(await moduleGraph("mcp/mod.ts"), "mcp/mod.ts");
 });
 
 Deno.test("the MCP server's stdio loads no Node stream: node:process alone costs it ~2 MB", async () => {
-  const [graph, brokerCommand] = await Promise.all([
+  const [graph, logCommand] = await Promise.all([
     moduleGraph("mcp/mod.ts", false, true),
-    moduleGraph("cli/broker.ts", false, true),
+    moduleGraph("cli/log.ts", false, true),
   ]);
   assert.ok(graph.files.has("mcp/stdio.ts"), "the walk found the server's transport");
-  assert.ok(brokerCommand.builtins.has("node:util"), "the walk records node: modules");
+  assert.ok(logCommand.builtins.has("node:util"), "the walk records node: modules");
   assert.equal(graph.builtins.has("node:process"), false, "mcp/mod.ts loads node:process");
 });
 
