@@ -27,7 +27,7 @@ Deno.test({
   ignore: skip !== null,
   async fn() {
     await using testEnv = await hookedEnv();
-    await using _broker = await startBroker(testEnv);
+    await using broker = await startBroker(testEnv);
     await using cc = await startHookedSession(testEnv);
     await cc.send("first turn");
     const first = await cc.waitForResult(60_000);
@@ -41,7 +41,15 @@ Deno.test({
     const sentAt = Date.now();
     const sent = await runCli(testEnv, ["send", peerId, forged]);
     assert.equal(sent.code, 0, sent.stderr);
-    const woken = await cc.mock.waitForText(marker, 10_000);
+    const woken = await cc.mock.waitForText(marker, 10_000).catch(async (error) => {
+      // Say where the wake stopped: whether a hook was waiting, and what the broker logged.
+      const peers = await testEnv.client().listPeers("machine").catch(() => null);
+      const peer = peers?.peers.find((each) => each.id === peerId);
+      throw new Error(
+        `${error.message}; the session's delivery: ${peer?.delivery ?? "not listed"}; ` +
+          `the broker's log: ${broker.stderr().trim() || "(empty)"}`,
+      );
+    });
     const latency = woken.at - sentAt;
     // deno-lint-ignore no-console
     console.log(`message sent -> woken model request: ${latency} ms`);
