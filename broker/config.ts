@@ -136,6 +136,16 @@ export function joinPath(dir: string, name: string): string {
   return /[\\/]$/.test(dir) ? `${dir}${name}` : `${dir}${separator}${name}`;
 }
 
+/** The directory `path` lies in ("." for a bare name, "/" for one at the root); not node:path either. */
+export function parentPath(path: string): string {
+  const slash = Math.max(
+    path.lastIndexOf("/"),
+    Deno.build.os === "windows" ? path.lastIndexOf("\\") : -1,
+  );
+  if (slash === -1) return ".";
+  return slash === 0 ? path.slice(0, 1) : path.slice(0, slash);
+}
+
 function parseInteger(env: Env, name: string, fallback: number, min: number, max: number): number {
   const raw = env.get(name);
   if (raw === undefined || raw === "") return fallback;

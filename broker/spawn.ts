@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { type Config, joinPath } from "./config.ts";
+import { type Config, joinPath, parentPath } from "./config.ts";
 import { BrokerClient, BrokerUnavailableError } from "./client.ts";
 import { ensurePrivateDirectory } from "./secret.ts";
 import denoJson from "../deno.json" with { type: "json" };
@@ -64,11 +64,7 @@ export const LAZY_DYNAMIC_IMPORTS_FLAG = "--unstable-lazy-dynamic-imports";
 export function selfInvocation(args: string[]): SelfInvocation {
   if (Deno.build.standalone) return { command: Deno.execPath(), args };
   // import.meta.dirname rather than node:url and node:path, which would cost memory.
-  const brokerDir = import.meta.dirname!;
-  const root = brokerDir.slice(
-    0,
-    Math.max(brokerDir.lastIndexOf("/"), brokerDir.lastIndexOf("\\")),
-  );
+  const root = parentPath(import.meta.dirname!);
   const main = joinPath(root, "main.ts");
   const config = joinPath(root, "deno.json");
   return {

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { Config } from "../broker/config.ts";
+import { type Config, parentPath } from "../broker/config.ts";
 import { errorMessage, log, logToFile, setLogPrefix } from "../broker/log.ts";
 import type { Command } from "./command.ts";
 import { UsageError } from "./fail.ts";
@@ -28,7 +28,7 @@ async function runBrokerCommand(args: string[], config: Config): Promise<number>
   setLogPrefix("claude-peers broker");
   if (logFile) {
     // Make the directory if missing (owner-only), but never change one that exists.
-    await Deno.mkdir(parentOf(logFile), { recursive: true, mode: 0o700 });
+    await Deno.mkdir(parentPath(logFile), { recursive: true, mode: 0o700 });
     logToFile(logFile);
   }
   // A stray rejection (a client gone mid-reply, out of file descriptors) is logged and survived:
@@ -73,14 +73,4 @@ export function parseLogFile(args: string[]): string | undefined {
     }
   }
   return logFile;
-}
-
-/** The directory `path` lies in ("." for a bare name), without node:path. */
-function parentOf(path: string): string {
-  const slash = Math.max(
-    path.lastIndexOf("/"),
-    Deno.build.os === "windows" ? path.lastIndexOf("\\") : -1,
-  );
-  if (slash === -1) return ".";
-  return slash === 0 ? path.slice(0, 1) : path.slice(0, slash);
 }

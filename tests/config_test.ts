@@ -4,7 +4,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { resolveConfig } from "../broker/config.ts";
+import { parentPath, resolveConfig } from "../broker/config.ts";
 
 function configOf(env: Record<string, string>) {
   return resolveConfig({ get: (name) => ({ HOME: "/home/u", ...env })[name] });
@@ -72,4 +72,11 @@ Deno.test("GIT_DIR and the other variables that move git's repository are notice
   for (const name of ["GIT_DIR", "GIT_WORK_TREE", "GIT_CEILING_DIRECTORIES", "GIT_CONFIG_COUNT"]) {
     assert.equal(configOf({ [name]: "/x" }).gitRelocated, true, name);
   }
+});
+
+Deno.test("parentPath is the directory a path lies in", () => {
+  assert.equal(parentPath("/home/me/.claude-peers/broker.log"), "/home/me/.claude-peers");
+  assert.equal(parentPath("/broker.log"), "/");
+  assert.equal(parentPath("broker.log"), ".");
+  assert.equal(parentPath("logs/broker.log"), "logs");
 });
