@@ -49,13 +49,17 @@ function sender(id: string): Sender {
   return { id, name: id, kind: "peer", summary: "", cwd: "/w" };
 }
 
+/** A registered peer with `texts` queued for it, one after another, in that order. */
+async function peerWithMessages(store: Store, texts: string[], now: number) {
+  const { peer } = await store.registry.register(FIELDS, now);
+  for (const text of texts) await store.mailbox.enqueue(sender("s"), peer.id, text, now);
+  return peer;
+}
+
 Deno.test("messages come back in send order and ack removes them", () =>
   withStore(async (store) => {
     const now = Date.now();
-    const { peer } = await store.registry.register(FIELDS, now);
-    for (const text of ["a", "b", "c"]) {
-      await store.mailbox.enqueue(sender("s"), peer.id, text, now);
-    }
+    const peer = await peerWithMessages(store, ["a", "b", "c"], now);
     const inbox = await store.mailbox.inbox(peer.id, now);
     assert.deepEqual(inbox.map((m) => m.text), ["a", "b", "c"]);
     assert.equal(await store.mailbox.ack(peer.id, [inbox[0]!.id, inbox[0]!.id, "unknown"]), 1);
@@ -82,10 +86,7 @@ Deno.test("the queue limit refuses a message with a clear error and keeps the re
 Deno.test("a send to a reading recipient whose queue is full waits for room its acknowledgement makes", () =>
   withStore(async (store) => {
     const now = Date.now();
-    const { peer } = await store.registry.register(FIELDS, now);
-    for (const text of ["a", "b", "c"]) {
-      await store.mailbox.enqueue(sender("s"), peer.id, text, now);
-    }
+    const peer = await peerWithMessages(store, ["a", "b", "c"], now);
     let settled = false;
     const fourth = store.mailbox.enqueue(sender("s"), peer.id, "d", now).finally(() => {
       settled = true;
@@ -101,10 +102,7 @@ Deno.test("a send to a reading recipient whose queue is full waits for room its 
 Deno.test("a send to a reading recipient that makes no room is refused once its wait runs out", () =>
   withStore(async (store) => {
     const now = Date.now();
-    const { peer } = await store.registry.register(FIELDS, now);
-    for (const text of ["a", "b", "c"]) {
-      await store.mailbox.enqueue(sender("s"), peer.id, text, now);
-    }
+    const peer = await peerWithMessages(store, ["a", "b", "c"], now);
     const started = performance.now();
     await assert.rejects(
       store.mailbox.enqueue(sender("s"), peer.id, "d", now),
