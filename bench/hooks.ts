@@ -9,6 +9,7 @@
  */
 import { median, percentile } from "./stats.ts";
 import { cpuPercentDuring, privateMb, residentMb } from "./process_stats.ts";
+import { type MemoryFigure, startBareProcess } from "./bare_process.ts";
 import {
   claudePeersCommand,
   createTestEnv,
@@ -31,6 +32,8 @@ export interface WaitingHookResult {
   privateMb: number;
   rssMb: number;
   idleCpuPercent: number;
+  /** A `deno run` process that loads nothing, measured beside it; null for a binary. */
+  bare: MemoryFigure | null;
 }
 
 /** What a context hook with nothing to show costs, in ms. */
@@ -47,6 +50,7 @@ export async function measureWaitingHook(idleMs: number): Promise<WaitingHookRes
   await using testEnv = await createTestEnv({ CLAUDE_PEERS_CHANNEL: "off" });
   await using _broker = await startBroker(testEnv);
   await using _peer = await spawnMcp(testEnv, { env: { CLAUDE_CODE_SESSION_ID: SESSION } });
+  await using bare = testEnv.bin ? undefined : startBareProcess();
   await waitFor(
     async () => (await testEnv.client().listPeers("machine")).peers.length === 1,
     15_000,
@@ -76,6 +80,7 @@ export async function measureWaitingHook(idleMs: number): Promise<WaitingHookRes
       privateMb: await privateMb(hook.pid),
       rssMb: await residentMb(hook.pid),
       idleCpuPercent,
+      bare: bare ? await bare.memory() : null,
     };
   } finally {
     hook.kill("SIGKILL");

@@ -14,7 +14,7 @@
 import { parseArgs } from "node:util";
 import { cpus, totalmem } from "node:os";
 import { measureLatency } from "./latency.ts";
-import { measureThroughput, type ThroughputResult } from "./throughput.ts";
+import { type CpuPerMessage, measureThroughput, type ThroughputResult } from "./throughput.ts";
 import { measureScale } from "./scale.ts";
 import { measureStartup } from "./startup.ts";
 import { measureRestart } from "./restart.ts";
@@ -220,7 +220,13 @@ async function main(): Promise<void> {
     "",
     `hooks: a waiting hook holds ${round(waitingHook.privateMb, 1)} MB private, ${
       round(waitingHook.rssMb, 1)
-    } MB RSS, ${round(waitingHook.idleCpuPercent, 3)} % CPU`,
+    } MB RSS, ${round(waitingHook.idleCpuPercent, 3)} % CPU${
+      waitingHook.bare
+        ? `; beside it, a deno run process that loads nothing ${
+          round(waitingHook.bare.privateMb, 1)
+        } MB private`
+        : ""
+    }`,
     `       PostToolUse over HTTP with nothing to show: p50 ${
       round(contextHook.httpP50Ms)
     } ms, p99 ${round(contextHook.httpP99Ms)} ms (a command hook's process: ${
@@ -240,7 +246,13 @@ async function main(): Promise<void> {
       round(memory.server.privateMb, 1)
     } MB private, ${round(memory.server.rssMb, 1)} MB RSS; broker ${
       round(memory.broker.privateMb, 1)
-    } MB private, ${round(memory.broker.rssMb, 1)} MB RSS`,
+    } MB private, ${round(memory.broker.rssMb, 1)} MB RSS${
+      memory.bare
+        ? `; a deno run process that loads nothing ${round(memory.bare.privateMb, 1)} MB private, ${
+          round(memory.bare.rssMb, 1)
+        } MB RSS`
+        : ""
+    }`,
     soakLine(soak),
   ].join("\n"));
   if (values.out) await Deno.writeTextFile(values.out, JSON.stringify(report, null, 2) + "\n");
@@ -286,6 +298,15 @@ function soakLine(soak: SoakResult): string {
   }`;
 }
 
+function cpuLine(cpu: CpuPerMessage): string {
+  const total = cpu.broker + cpu.senders + cpu.receiver + cpu.client;
+  return `CPU per message: broker ${round(cpu.broker, 3)} ms, senders ${
+    round(cpu.senders, 3)
+  }, receiver ${round(cpu.receiver, 3)}, the bench's clients ${round(cpu.client, 3)}; total ${
+    round(total, 3)
+  } ms`;
+}
+
 function printTargets(targets: TargetCheck[]): void {
   console.log([
     `${"target".padEnd(44)} ${"before".padEnd(10)} ${"now".padEnd(16)} ${
@@ -328,11 +349,12 @@ function printTable(report: {
     `delivery latency (${l.count} msgs)   p50 ${round(l.p50)} ms  p90 ${round(l.p90)} ms  p99 ${
       round(l.p99)
     } ms  max ${round(l.max)} ms`,
-    ...[t, report.sequentialThroughput].map((run) =>
+    ...[t, report.sequentialThroughput].flatMap((run) => [
       `throughput (${run.senders} → 1, ${run.messages} msgs, ${run.window} in flight per sender)  ${
         round(run.messagesPerSecond, 0)
-      } msg/s  lost ${run.lost}  duplicated ${run.duplicated}  out of order ${run.outOfOrder}`
-    ),
+      } msg/s  lost ${run.lost}  duplicated ${run.duplicated}  out of order ${run.outOfOrder}`,
+      `  ${cpuLine(run.cpuPerMessageMs)}`,
+    ]),
     "",
     "peers  list_peers p50  list_peers p99  broker RSS  idle CPU (broker + servers): first, next window",
     ...report.scale.map((p) =>

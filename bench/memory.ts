@@ -2,29 +2,31 @@
  * Memory per session, measured the way issue 11 states it: three `claude-peers mcp` servers
  * driven by the SDK client over stdio (the first starts the broker), four seconds after the
  * last one started; private = Private_Clean + Private_Dirty (shared with no other process).
+ * Beside them, the floor: a `deno run` process with the same V8 flags that loads nothing.
  *
  * @module
  */
 import { privateMb, residentMb } from "./process_stats.ts";
+import { type MemoryFigure, startBareProcess } from "./bare_process.ts";
 import { brokerPid, closeAll, createTestEnv, sleep, spawnPeers } from "./harness.ts";
 import { median } from "./stats.ts";
 
-/** Private and resident memory of one kind of process, in MB (the median over the servers). */
-export interface MemoryFigure {
-  privateMb: number;
-  rssMb: number;
-}
+export type { MemoryFigure };
 
 /** Memory of the MCP servers and the broker. */
 export interface MemoryResult {
   servers: number;
   server: MemoryFigure;
   broker: MemoryFigure;
+  /** A `deno run` process that loads nothing, measured beside them; null for a binary. */
+  bare: MemoryFigure | null;
 }
 
 /** Spawns `servers` MCP servers, waits `settleMs`, reads their and the broker's memory. */
 export async function measureMemory(servers = 3, settleMs = 4_000): Promise<MemoryResult> {
   const testEnv = await createTestEnv();
+  // The binary's runtime is not `deno run`'s: its floor would be another process's.
+  await using bare = testEnv.bin ? undefined : startBareProcess();
   const peers = await spawnPeers(testEnv, servers);
   try {
     await sleep(settleMs);
@@ -37,6 +39,7 @@ export async function measureMemory(servers = 3, settleMs = 4_000): Promise<Memo
         rssMb: median(await Promise.all(pids.map(residentMb))),
       },
       broker: { privateMb: await privateMb(broker), rssMb: await residentMb(broker) },
+      bare: bare ? await bare.memory() : null,
     };
   } finally {
     await closeAll(peers);

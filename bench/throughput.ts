@@ -4,8 +4,19 @@
  *
  * @module
  */
-import { closeAll, createTestEnv, spawnPeers } from "./harness.ts";
+import { brokerPid, closeAll, createTestEnv, spawnPeers } from "./harness.ts";
+import { cpuTimeMs } from "./process_stats.ts";
 import { waitFor } from "../tests/_helpers.ts";
+
+/** CPU time per delivered message, in ms, of each kind of process in a run. */
+export interface CpuPerMessage {
+  broker: number;
+  /** All senders together. */
+  senders: number;
+  receiver: number;
+  /** This process: the SDK clients that drive the servers. */
+  client: number;
+}
 
 /** Result of the throughput scenario. */
 export interface ThroughputResult {
@@ -17,6 +28,7 @@ export interface ThroughputResult {
   lost: number;
   duplicated: number;
   outOfOrder: number;
+  cpuPerMessageMs: CpuPerMessage;
 }
 
 /**
@@ -35,6 +47,8 @@ export async function measureThroughput(
     const receiver = peers[0]!;
     const receiverId = await receiver.id();
     const total = senders * perSender;
+    const pids = [await brokerPid(testEnv), ...peers.map((peer) => peer.pid()), Deno.pid];
+    const cpuBefore = await Promise.all(pids.map(cpuTimeMs));
     const start = performance.now();
     await Promise.all(
       peers.slice(1).map(async (sender, index) => {
@@ -54,6 +68,12 @@ export async function measureThroughput(
     );
     await waitFor(() => receiver.channel.length >= total, 60_000, "every message").catch(() => {});
     const elapsed = performance.now() - start;
+    const cpuAfter = await Promise.all(pids.map(cpuTimeMs));
+    const perMessage = (from: number, to = from + 1) => {
+      let used = 0;
+      for (let index = from; index < to; index++) used += cpuAfter[index]! - cpuBefore[index]!;
+      return used / Math.max(receiver.channel.length, 1);
+    };
     await new Promise((resolve) => setTimeout(resolve, 300));
     const seen = new Set<string>();
     const last = new Map<string, number>();
@@ -74,6 +94,12 @@ export async function measureThroughput(
       lost: total - seen.size,
       duplicated,
       outOfOrder,
+      cpuPerMessageMs: {
+        broker: perMessage(0),
+        receiver: perMessage(1),
+        senders: perMessage(2, 2 + senders),
+        client: perMessage(2 + senders),
+      },
     };
   } finally {
     await closeAll(peers);
