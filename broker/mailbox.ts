@@ -15,8 +15,9 @@ import {
   type PeerId,
   type Presenter,
 } from "./protocol.ts";
-import { inboxAfter, inboxPrefix, threadKey } from "./kv_keys.ts";
+import { inboxAfter, inboxKey, inboxPrefix, threadKey } from "./kv_keys.ts";
 import {
+  getMany,
   messageOf,
   type Sender,
   type StoredMessage,
@@ -274,6 +275,28 @@ export class Mailbox {
       else claimed.push(...await this.#claimEach(chunk, now, claimMs, presenter));
     }
     return { messages: claimed, retryAt, more };
+  }
+
+  /**
+   * Gives back messages of `toId` that were claimed for a presenter that will not show them (a
+   * waiting hook replaced or gone while its claim was in flight), so the next presenter need
+   * not wait for the claim to run out. One acknowledged or expired meanwhile stays as it is.
+   */
+  async release(toId: PeerId, ids: readonly string[], now: number): Promise<void> {
+    const entries = await getMany<StoredMessage>(this.#kv, ids.map((id) => inboxKey(toId, id)));
+    const held = entries.filter((entry): entry is Deno.KvEntry<StoredMessage> =>
+      entry.value !== null && entry.value.claimed_until !== undefined &&
+      entry.value.expires_at > now
+    );
+    for (const chunk of commitChunks(held)) {
+      const op = this.#kv.atomic();
+      for (const entry of chunk) {
+        const { claimed_until: _until, claimed_by: _by, ...free } = entry.value;
+        op.check(entry).set(entry.key, free, { expireIn: entry.value.expires_at - now });
+      }
+      // A conflict: one of them was acknowledged meanwhile; the rest run out with their claim.
+      await op.commit();
+    }
   }
 
   async #claimEach(

@@ -2,12 +2,15 @@
  * Waiters: the hook processes that wait, one per peer, for messages to wake an idle Claude Code
  * session with (POST /wait). A waiter is answered once: with the messages claimed for it, or
  * with why it should stop. A newer waiter of the same peer replaces an older one, so a session
- * never wakes twice for one message. Waiting costs no timer: the inbox signal says new messages,
- * and a timer runs only while another presenter holds a claim that may come back.
+ * never wakes twice for one message; what the older one claimed as it was replaced goes to the
+ * newer one (a turn's end starts a new waiter just as a message may come in), and what a waiter
+ * that left claimed goes back to the inbox at once. Waiting costs no timer: the inbox signal
+ * says new messages, and a timer runs only while another presenter holds a claim that may come
+ * back.
  *
  * @module
  */
-import { CLAIM_MS, type PeerId, type WaitResponse } from "./protocol.ts";
+import { CLAIM_MS, type Message, type PeerId, type WaitResponse } from "./protocol.ts";
 import type { Mailbox } from "./mailbox.ts";
 
 /** A session whose hooks called within this long counts as reached by hooks. */
@@ -68,6 +71,18 @@ export class Waiters {
     for (const answer of [...this.#waiting.values()]) answer({ state: "absent" });
   }
 
+  /**
+   * `messages` were claimed for a waiter that was replaced or left meanwhile: the waiter that
+   * replaced it wakes the session with them, or, with none waiting, they are given back at once
+   * instead of staying claimed for {@link CLAIM_MS}.
+   */
+  async #handOver(peerId: PeerId, messages: Message[]): Promise<void> {
+    if (messages.length === 0) return;
+    const current = this.#waiting.get(peerId);
+    if (current) return current({ state: "messages", messages });
+    await this.#mailbox.release(peerId, messages.map((message) => message.id), Date.now());
+  }
+
   async #watch(
     peerId: PeerId,
     stopped: AbortSignal,
@@ -86,8 +101,7 @@ export class Waiters {
         if (woke === false) signal = watch.next();
         const now = Date.now();
         const { messages, retryAt } = await this.#mailbox.claim(peerId, now, CLAIM_MS, "hook_wake");
-        // Claimed after the waiter left: they come back when the claim runs out.
-        if (stopped.aborted) return;
+        if (stopped.aborted) return await this.#handOver(peerId, messages);
         if (messages.length > 0) return answer({ state: "messages", messages });
         clearTimeout(timer);
         retry = Promise.withResolvers<void>();

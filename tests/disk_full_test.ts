@@ -13,6 +13,7 @@ import { setTimeout as delay } from "node:timers/promises";
 import { createTestEnv, runCli, spawnMcp, waitFor } from "./_helpers.ts";
 import { type PeerRecord, PeerRegistry } from "../broker/peers.ts";
 import { peerKey } from "../broker/kv_keys.ts";
+import { REGISTRATION } from "./_fixtures/registration.ts";
 
 const LEASE_MS = 1_500;
 
@@ -169,19 +170,10 @@ Deno.test("lease writes that fail keep connected peers listed; a peer that left 
   const { kv, full } = fillable(memory);
   const leaseMs = 1_000;
   const registry = new PeerRegistry(kv, { leaseMs, retentionMs: 60_000, maxPeers: 10 });
-  const fields = {
-    pid: 1,
-    cwd: "/w",
-    git_root: null,
-    repo: null,
-    branch: null,
-    tty: null,
-    channel: false,
-  };
   const now = Date.now();
-  const { peer: connected } = await registry.register({ ...fields, summary: "" }, now);
-  const { peer: idle } = await registry.register({ ...fields, summary: "" }, now);
-  const { peer: leaving } = await registry.register({ ...fields, summary: "" }, now);
+  const { peer: connected } = await registry.register(REGISTRATION, now);
+  const { peer: idle } = await registry.register(REGISTRATION, now);
+  const { peer: leaving } = await registry.register(REGISTRATION, now);
 
   full.on = true;
   const ids = [connected.id, leaving.id];

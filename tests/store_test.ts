@@ -8,18 +8,9 @@ import { PeerRegistry } from "../broker/peers.ts";
 import { CLAIM_MAX_BYTES, Mailbox, type MailboxOptions, type Sender } from "../broker/mailbox.ts";
 import { Refusal } from "../broker/refusal.ts";
 import { enqueuedCounter, removedCounter } from "../broker/kv_keys.ts";
+import { REGISTRATION } from "./_fixtures/registration.ts";
 
 const OPTIONS = { leaseMs: 1_000, retentionMs: 60_000, maxQueued: 3, maxPeers: 10 };
-const FIELDS = {
-  pid: 1,
-  cwd: "/w",
-  git_root: null,
-  repo: null,
-  branch: null,
-  tty: null,
-  summary: "",
-  channel: false,
-};
 
 interface Store {
   registry: PeerRegistry;
@@ -51,7 +42,7 @@ function sender(id: string): Sender {
 
 /** A registered peer with `texts` queued for it, one after another, in that order. */
 async function peerWithMessages(store: Store, texts: string[], now: number) {
-  const { peer } = await store.registry.register(FIELDS, now);
+  const { peer } = await store.registry.register(REGISTRATION, now);
   for (const text of texts) await store.mailbox.enqueue(sender("s"), peer.id, text, now);
   return peer;
 }
@@ -70,7 +61,7 @@ Deno.test("messages come back in send order and ack removes them", () =>
 Deno.test("the queue limit refuses a message with a clear error and keeps the rest", () =>
   withStore(async (store) => {
     const now = Date.now();
-    const { peer } = await store.registry.register(FIELDS, now);
+    const { peer } = await store.registry.register(REGISTRATION, now);
     await Promise.all(
       ["1", "2", "3"].map((text) => store.mailbox.enqueue(sender("s"), peer.id, text, now)),
     );
@@ -115,7 +106,7 @@ Deno.test("a send to a reading recipient that makes no room is refused once its 
 Deno.test("an expired peer is not listed even while KV still returns its key", () =>
   withStore(async (store, kv) => {
     const now = Date.now();
-    const { peer } = await store.registry.register(FIELDS, now);
+    const { peer } = await store.registry.register(REGISTRATION, now);
     assert.equal((await store.registry.listPeers(now)).length, 1);
     const later = now + OPTIONS.leaseMs + 1;
     assert.ok((await kv.get(["peer", peer.id])).value, "KV expiry is lazy: the key is still there");
@@ -126,7 +117,7 @@ Deno.test("an expired peer is not listed even while KV still returns its key", (
 Deno.test("a repeated idempotency key queues the message once", () =>
   withStore(async (store) => {
     const now = Date.now();
-    const { peer } = await store.registry.register(FIELDS, now);
+    const { peer } = await store.registry.register(REGISTRATION, now);
     const first = await store.mailbox.enqueue(sender("s"), peer.id, "once", now, "key-1");
     const again = await store.mailbox.enqueue(sender("s"), peer.id, "once", now, "key-1");
     assert.equal(again.id, first.id);
@@ -138,15 +129,15 @@ Deno.test("a repeated idempotency key queues the message once", () =>
 Deno.test("a session resumes its peer id; a forged one gets a new id", () =>
   withStore(async (store) => {
     const now = Date.now();
-    const first = await store.registry.register(FIELDS, now);
+    const first = await store.registry.register(REGISTRATION, now);
     const resumed = await store.registry.register({
-      ...FIELDS,
+      ...REGISTRATION,
       resume: { peer_id: first.peer.id, session: first.session },
     }, now);
     assert.equal(resumed.peer.id, first.peer.id);
     assert.equal(resumed.resumed, true);
     const forged = await store.registry.register({
-      ...FIELDS,
+      ...REGISTRATION,
       resume: { peer_id: first.peer.id, session: "x" },
     }, now);
     assert.notEqual(forged.peer.id, first.peer.id);
@@ -155,7 +146,7 @@ Deno.test("a session resumes its peer id; a forged one gets a new id", () =>
 Deno.test("concurrent sends share one commit, keep the limit exact and dedupe keys within a batch", () =>
   withStore(async (store) => {
     const now = Date.now();
-    const { peer } = await store.registry.register(FIELDS, now);
+    const { peer } = await store.registry.register(REGISTRATION, now);
     const results = await Promise.allSettled([
       store.mailbox.enqueue(sender("s"), peer.id, "same", now, "k"),
       store.mailbox.enqueue(sender("s"), peer.id, "same", now, "k"),
@@ -182,7 +173,7 @@ Deno.test("concurrent sends share one commit, keep the limit exact and dedupe ke
 Deno.test("32 KiB of any UTF-8 text fits, and one sender's message never fails another's", async () => {
   await withStore(async (store) => {
     const now = Date.now();
-    const { peer } = await store.registry.register(FIELDS, now);
+    const { peer } = await store.registry.register(REGISTRATION, now);
     // 32,765 ASCII characters and one "€": 32,768 UTF-8 bytes, a two-byte string in V8.
     const euro = "x".repeat(32_765) + "€";
     assert.equal(new TextEncoder().encode(euro).byteLength, 32 * 1024);
@@ -224,7 +215,7 @@ Deno.test("ids issued after a restart sort after every earlier id, even when the
     };
     const now = Date.now();
     const first = await start();
-    const { peer } = await first.registry.register(FIELDS, now);
+    const { peer } = await first.registry.register(REGISTRATION, now);
     for (const text of ["a", "b", "c"]) {
       await first.mailbox.enqueue(sender("s"), peer.id, text, now);
     }
@@ -244,7 +235,7 @@ Deno.test("ids issued after a restart sort after every earlier id, even when the
 Deno.test("sends waiting for their commit are capped per recipient: the rest are refused at once", () =>
   withStore(async (store) => {
     const now = Date.now();
-    const { peer } = await store.registry.register(FIELDS, now);
+    const { peer } = await store.registry.register(REGISTRATION, now);
     // The first send is committed at once; the next ones wait behind it, up to the limit.
     const sends = Array.from(
       { length: 50 },
@@ -262,7 +253,7 @@ Deno.test("sends waiting for their commit are capped per recipient: the rest are
 Deno.test("an inbox read to its end keeps no counter keys, and counts right when mail comes again", () =>
   withStore(async (store, kv) => {
     const now = Date.now();
-    const { peer } = await store.registry.register(FIELDS, now);
+    const { peer } = await store.registry.register(REGISTRATION, now);
     const first = await Promise.all(
       ["a", "b"].map((text) => store.mailbox.enqueue(sender("s"), peer.id, text, now)),
     );
@@ -280,7 +271,7 @@ Deno.test("an inbox read to its end keeps no counter keys, and counts right when
 Deno.test("a full inbox of the largest messages is claimed a bounded page at a time, each message once", () =>
   withStore(async (store) => {
     const now = Date.now();
-    const { peer } = await store.registry.register(FIELDS, now);
+    const { peer } = await store.registry.register(REGISTRATION, now);
     const text = "\u0001".repeat(32_000);
     const sent = [];
     for (let i = 0; i < 60; i++) {

@@ -1,0 +1,124 @@
+/**
+ * Waiters (the broker's side of `hook wait`) over a real Mailbox on an in-memory KV: a waiter
+ * that is replaced or leaves while its claim is in flight must not keep what it claimed from
+ * the session for the claim's 30 s.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { Mailbox, type Sender } from "../broker/mailbox.ts";
+import { PeerRegistry } from "../broker/peers.ts";
+import { Waiters } from "../broker/waiters.ts";
+import { REGISTRATION } from "./_fixtures/registration.ts";
+
+const OPTIONS = { leaseMs: 60_000, retentionMs: 60_000, maxQueued: 10, maxPeers: 10 };
+const SENDER: Sender = { id: "s", name: "s", kind: "cli", summary: "", cwd: "/w" };
+/** Far below the claim's 30 s, far above what an answer in memory takes. */
+const ANSWER_MS = 3_000;
+
+/**
+ * A mailbox whose claims can be followed, and whose claim number {@link held} (counting from 1)
+ * returns what it claimed only once {@link letGo} is called.
+ */
+class HeldClaim extends Mailbox {
+  held = 2;
+  #claims = 0;
+  #claimed = new Map<number, PromiseWithResolvers<void>>();
+  #letGo = Promise.withResolvers<void>();
+
+  /** Resolves once claim number `n` has claimed (and, if held, holds) its messages. */
+  claimed(n: number): Promise<void> {
+    return this.#done(n).promise;
+  }
+
+  letGo(): void {
+    this.#letGo.resolve();
+  }
+
+  override async claim(...args: Parameters<Mailbox["claim"]>): ReturnType<Mailbox["claim"]> {
+    const result = await super.claim(...args);
+    const n = ++this.#claims;
+    this.#done(n).resolve();
+    if (n === this.held) await this.#letGo.promise;
+    return result;
+  }
+
+  #done(n: number): PromiseWithResolvers<void> {
+    let done = this.#claimed.get(n);
+    if (!done) this.#claimed.set(n, done = Promise.withResolvers<void>());
+    return done;
+  }
+}
+
+async function withWaiters(
+  fn: (parts: { mailbox: HeldClaim; waiters: Waiters; peerId: string }) => Promise<void>,
+): Promise<void> {
+  const kv = await Deno.openKv(":memory:");
+  const registry = new PeerRegistry(kv, OPTIONS);
+  const mailbox = new HeldClaim(kv, {
+    ...OPTIONS,
+    isLive: async (id, now) => await registry.getPeer(id, now) !== null,
+    endedAt: (id, now) => registry.endedAt(id, now),
+  });
+  const waiters = new Waiters(mailbox);
+  try {
+    const { peer } = await registry.register(REGISTRATION, Date.now());
+    await fn({ mailbox, waiters, peerId: peer.id });
+  } finally {
+    waiters.endAll();
+    mailbox.letGo();
+    kv.close();
+  }
+}
+
+/** `reply`, or a failure naming `what` once {@link ANSWER_MS} have passed. */
+async function within<T>(reply: Promise<T>, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} not within ${ANSWER_MS} ms`)), ANSWER_MS);
+  });
+  try {
+    return await Promise.race([reply, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+Deno.test("a waiter replaced while it claims a message hands it to the waiter that replaced it", () =>
+  withWaiters(async ({ mailbox, waiters, peerId }) => {
+    const older = waiters.wait(peerId, new AbortController().signal);
+    // The waiter's first claim (at its start) finds nothing; its second holds the message.
+    await within(mailbox.claimed(1), "the first claim");
+    const message = await mailbox.enqueue(SENDER, peerId, "wake up", Date.now());
+    await within(mailbox.claimed(2), "the claim of the message");
+    const newer = waiters.wait(peerId, new AbortController().signal);
+    assert.deepEqual(await within(older, "the older waiter's answer"), { state: "replaced" });
+    mailbox.letGo();
+    const woke = await within(newer, "the newer waiter's answer");
+    assert.equal(woke.state, "messages");
+    assert.deepEqual(woke.state === "messages" && woke.messages.map((each) => each.id), [
+      message.id,
+    ]);
+  }));
+
+Deno.test("a waiter that leaves while it claims a message gives it back at once", () =>
+  withWaiters(async ({ mailbox, waiters, peerId }) => {
+    const leaving = new AbortController();
+    const waiting = waiters.wait(peerId, leaving.signal);
+    await within(mailbox.claimed(1), "the first claim");
+    const message = await mailbox.enqueue(SENDER, peerId, "for whoever looks next", Date.now());
+    await within(mailbox.claimed(2), "the claim of the message");
+    leaving.abort();
+    assert.deepEqual(await within(waiting, "the leaving waiter's answer"), { state: "absent" });
+    mailbox.letGo();
+    // The next presenter (a tool call's claim, a later waiter) finds it free at once.
+    let claimed: string[] = [];
+    const deadline = Date.now() + ANSWER_MS;
+    while (claimed.length === 0 && Date.now() < deadline) {
+      claimed = (await mailbox.claim(peerId, Date.now(), 30_000, "tool_result")).messages.map(
+        (each) => each.id,
+      );
+      if (claimed.length === 0) await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    assert.deepEqual(claimed, [message.id]);
+  }));
