@@ -18,10 +18,17 @@ const HOOKS_RECENT_MS = 10 * 60_000;
 /** Peers whose last hook call is remembered. */
 const MAX_REMEMBERED = 2_000;
 
+/** One waiting hook: how it is answered, and how it is told to look at the inbox again. */
+interface Waiter {
+  answer: (reply: WaitResponse) => void;
+  /** Messages it may have seen claimed were given back: claim again now. */
+  recheck: () => void;
+}
+
 /** The waiting hooks of this broker process. */
 export class Waiters {
   #mailbox: Mailbox;
-  #waiting = new Map<PeerId, (reply: WaitResponse) => void>();
+  #waiting = new Map<PeerId, Waiter>();
   #hookSeen = new Map<PeerId, number>();
 
   constructor(mailbox: Mailbox) {
@@ -46,29 +53,34 @@ export class Waiters {
 
   /** Waits until there are messages to claim for `peerId`, or a reason to stop. */
   wait(peerId: PeerId, signal: AbortSignal): Promise<WaitResponse> {
-    this.#waiting.get(peerId)?.({ state: "replaced" });
+    // Its hook has gone already: it replaces nobody and must claim nothing.
+    if (signal.aborted) return Promise.resolve({ state: "absent" });
+    this.#waiting.get(peerId)?.answer({ state: "replaced" });
     const { promise, resolve } = Promise.withResolvers<WaitResponse>();
     const stopped = new AbortController();
-    const answer = (reply: WaitResponse) => {
-      if (stopped.signal.aborted) return;
-      stopped.abort();
-      if (this.#waiting.get(peerId) === answer) this.#waiting.delete(peerId);
-      resolve(reply);
+    const waiter: Waiter = {
+      answer: (reply) => {
+        if (stopped.signal.aborted) return;
+        stopped.abort();
+        if (this.#waiting.get(peerId) === waiter) this.#waiting.delete(peerId);
+        resolve(reply);
+      },
+      recheck: () => {},
     };
-    this.#waiting.set(peerId, answer);
-    signal.addEventListener("abort", () => answer({ state: "absent" }), { once: true });
-    this.#watch(peerId, stopped.signal, answer).catch(() => answer({ state: "absent" }));
+    this.#waiting.set(peerId, waiter);
+    signal.addEventListener("abort", () => waiter.answer({ state: "absent" }), { once: true });
+    this.#watch(peerId, stopped.signal, waiter).catch(() => waiter.answer({ state: "absent" }));
     return promise;
   }
 
   /** Answers the waiter of `peerId`, if any, e.g. when its peer is gone. */
   end(peerId: PeerId, reply: WaitResponse): void {
-    this.#waiting.get(peerId)?.(reply);
+    this.#waiting.get(peerId)?.answer(reply);
   }
 
   /** Answers every waiter: the broker is stopping. */
   endAll(): void {
-    for (const answer of [...this.#waiting.values()]) answer({ state: "absent" });
+    for (const waiter of [...this.#waiting.values()]) waiter.answer({ state: "absent" });
   }
 
   /**
@@ -79,38 +91,45 @@ export class Waiters {
   async #handOver(peerId: PeerId, messages: Message[]): Promise<void> {
     if (messages.length === 0) return;
     const current = this.#waiting.get(peerId);
-    if (current) return current({ state: "messages", messages });
+    if (current) return current.answer({ state: "messages", messages });
     await this.#mailbox.release(peerId, messages.map((message) => message.id), Date.now());
+    // A waiter that came meanwhile may have found them still claimed (a release is no news).
+    this.#waiting.get(peerId)?.recheck();
   }
 
-  async #watch(
-    peerId: PeerId,
-    stopped: AbortSignal,
-    answer: (reply: WaitResponse) => void,
-  ): Promise<void> {
+  async #watch(peerId: PeerId, stopped: AbortSignal, waiter: Waiter): Promise<void> {
     const watch = this.#mailbox.watchInbox(peerId);
     stopped.addEventListener("abort", () => watch.cancel(), { once: true });
     let timer: ReturnType<typeof setTimeout> | undefined;
     let retry = Promise.withResolvers<void>();
+    let rechecked = false;
+    waiter.recheck = () => {
+      rechecked = true;
+      retry.resolve();
+    };
     let signal = watch.next();
     try {
       while (!stopped.aborted) {
-        // A new message, or a claim held by a presenter that died running out (no write).
+        // A new message, a claim given back, or a claim held by a presenter that died running
+        // out (no write).
         const woke = await Promise.race([signal.then((news) => !news), retry.promise]);
         if (woke === true || stopped.aborted) return;
         if (woke === false) signal = watch.next();
+        rechecked = false;
         const now = Date.now();
         const { messages, retryAt } = await this.#mailbox.claim(peerId, now, CLAIM_MS, "hook_wake");
         if (stopped.aborted) return await this.#handOver(peerId, messages);
-        if (messages.length > 0) return answer({ state: "messages", messages });
+        if (messages.length > 0) return waiter.answer({ state: "messages", messages });
         clearTimeout(timer);
         retry = Promise.withResolvers<void>();
-        if (retryAt !== null) timer = setTimeout(retry.resolve, retryAt - now + 1);
+        // Given back while this claim ran: look again at once.
+        if (rechecked) retry.resolve();
+        else if (retryAt !== null) timer = setTimeout(retry.resolve, retryAt - now + 1);
       }
     } finally {
       clearTimeout(timer);
       watch.cancel();
-      answer({ state: "absent" });
+      waiter.answer({ state: "absent" });
     }
   }
 }

@@ -18,13 +18,17 @@ const ANSWER_MS = 3_000;
 
 /**
  * A mailbox whose claims can be followed, and whose claim number {@link held} (counting from 1)
- * returns what it claimed only once {@link letGo} is called.
+ * returns what it claimed only once {@link letGo} is called. With {@link holdReleases}, a
+ * release starts (`releasing` resolves) and commits only once {@link letRelease} is called.
  */
 class HeldClaim extends Mailbox {
   held = 2;
+  holdReleases = false;
+  releasing = Promise.withResolvers<void>();
   #claims = 0;
   #claimed = new Map<number, PromiseWithResolvers<void>>();
   #letGo = Promise.withResolvers<void>();
+  #letRelease = Promise.withResolvers<void>();
 
   /** Resolves once claim number `n` has claimed (and, if held, holds) its messages. */
   claimed(n: number): Promise<void> {
@@ -33,6 +37,16 @@ class HeldClaim extends Mailbox {
 
   letGo(): void {
     this.#letGo.resolve();
+  }
+
+  letRelease(): void {
+    this.#letRelease.resolve();
+  }
+
+  override async release(...args: Parameters<Mailbox["release"]>): Promise<void> {
+    this.releasing.resolve();
+    if (this.holdReleases) await this.#letRelease.promise;
+    await super.release(...args);
   }
 
   override async claim(...args: Parameters<Mailbox["claim"]>): ReturnType<Mailbox["claim"]> {
@@ -67,6 +81,7 @@ async function withWaiters(
   } finally {
     waiters.endAll();
     mailbox.letGo();
+    mailbox.letRelease();
     kv.close();
   }
 }
@@ -121,4 +136,44 @@ Deno.test("a waiter that leaves while it claims a message gives it back at once"
       if (claimed.length === 0) await new Promise((resolve) => setTimeout(resolve, 20));
     }
     assert.deepEqual(claimed, [message.id]);
+  }));
+
+Deno.test("a waiter that came while a left waiter's claim was being given back claims it then", () =>
+  withWaiters(async ({ mailbox, waiters, peerId }) => {
+    mailbox.holdReleases = true;
+    const leaving = new AbortController();
+    const first = waiters.wait(peerId, leaving.signal);
+    await within(mailbox.claimed(1), "the first claim");
+    const message = await mailbox.enqueue(SENDER, peerId, "wake up", Date.now());
+    await within(mailbox.claimed(2), "the claim of the message");
+    leaving.abort();
+    assert.deepEqual(await within(first, "the leaving waiter's answer"), { state: "absent" });
+    mailbox.letGo();
+    // Nobody waits, so the message goes back; just then the next turn's hook starts waiting,
+    // and its first claim still finds the message claimed. The release writes no news.
+    await within(mailbox.releasing.promise, "the release");
+    const next = waiters.wait(peerId, new AbortController().signal);
+    await within(mailbox.claimed(3), "the new waiter's first claim");
+    mailbox.letRelease();
+    const woke = await within(next, "the new waiter's answer");
+    assert.equal(woke.state, "messages");
+    assert.deepEqual(woke.state === "messages" && woke.messages.map((each) => each.id), [
+      message.id,
+    ]);
+  }));
+
+Deno.test("a wait whose request has already ended answers at once, replaces nobody and claims nothing", () =>
+  withWaiters(async ({ mailbox, waiters, peerId }) => {
+    const waiting = waiters.wait(peerId, new AbortController().signal);
+    await within(mailbox.claimed(1), "the waiter's first claim");
+    assert.deepEqual(await within(waiters.wait(peerId, AbortSignal.abort()), "the answer"), {
+      state: "absent",
+    });
+    assert.equal(waiters.hooksLive(peerId, Date.now()), true, "the earlier waiter still waits");
+    mailbox.held = 0;
+    const message = await mailbox.enqueue(SENDER, peerId, "for the waiter", Date.now());
+    const woke = await within(waiting, "the earlier waiter's answer");
+    assert.deepEqual(woke.state === "messages" && woke.messages.map((each) => each.id), [
+      message.id,
+    ]);
   }));
