@@ -84,6 +84,8 @@ export class Delivery {
   #options: DeliveryOptions;
   /** Shown here and not yet acknowledged, and how: a re-streamed copy is only acknowledged again. */
   #presented = new Map<string, ShownVia>();
+  /** Pushes accepted and not yet written: their own push acknowledges them, once it is. */
+  #unwritten = new Set<string>();
   /** Shown and acknowledged lately, and how (bounded, so memory stays flat however many arrive). */
   #acked = new Map<string, ShownVia>();
   /** Messages the stream announced and nobody here has shown: a hint to claim. */
@@ -151,6 +153,9 @@ export class Delivery {
    * notifications already in flight (Claude Code reads slower than the broker sends).
    */
   receive(message: Message): Promise<void> {
+    // Re-streamed (a reconnect) before its push was written: acknowledging it now would delete
+    // a message that may never be shown, if that push fails.
+    if (this.#unwritten.has(message.id)) return this.#roomForNext();
     const shownBefore = this.#presented.get(message.id) ?? this.#acked.get(message.id);
     if (shownBefore) {
       this.#acknowledge(message.id, shownBefore);
@@ -161,6 +166,7 @@ export class Delivery {
       return Promise.resolve();
     }
     this.#markPresented(message.id, "channel");
+    this.#unwritten.add(message.id);
     this.#pushesInFlight++;
     this.#pushing = this.#pushing.then(async () => {
       try {
@@ -171,6 +177,7 @@ export class Delivery {
         this.#presented.delete(message.id);
         log(`could not push message ${message.id}: ${errorMessage(error)}`);
       } finally {
+        this.#unwritten.delete(message.id);
         this.#pushesInFlight--;
         this.#room?.resolve();
         this.#room = undefined;

@@ -197,3 +197,37 @@ Deno.test("messages pushed in a run are acknowledged together while the broker a
   assert.deepEqual(acks[0], ["slow0"], "the first went at once");
   assert.deepEqual(acks.flat(), ["slow0", "slow1", "slow2"]);
 });
+
+Deno.test("a copy re-streamed before its push is written is left to that push: no acknowledgement if it fails", async () => {
+  for (const pushWorks of [false, true]) {
+    const acked: string[] = [];
+    const shown: string[] = [];
+    // The MCP client has not initialized yet (or reads slowly): pushes wait.
+    const ready = Promise.withResolvers<void>();
+    const delivery = new Delivery({
+      channel: true,
+      clientReady: ready.promise,
+      notify: (notification) => {
+        shown.push(notification.content);
+        return pushWorks ? Promise.resolve() : Promise.reject(new Error("the client went away"));
+      },
+      claim: () => Promise.resolve({ messages: [], more: false }),
+      ack: (ids) => {
+        acked.push(...ids);
+        return Promise.resolve();
+      },
+      ackLingerMs: 0,
+    });
+    await delivery.receive(message("m1"));
+    // The stream reconnects (a broker restart) and the broker streams m1 again.
+    await delivery.receive(message("m1"));
+    // An acknowledgement of the copy would go out at once (no linger): give it the chance.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.deepEqual(acked, [], "nothing acknowledged before a push was written");
+    ready.resolve();
+    await delivery.flushed();
+    await delivery.settled();
+    assert.deepEqual(shown, ["text of m1"], "pushed once");
+    assert.deepEqual(acked, pushWorks ? ["m1"] : [], "acknowledged only once shown");
+  }
+});
