@@ -34,6 +34,11 @@ export interface Config {
   /** How long a peer stays listed without a live connection, in milliseconds. @default 30 s */
   leaseMs: number;
   /**
+   * How long a waiting hook keeps trying while the broker or its session's MCP server is away,
+   * in milliseconds. @default 60 s
+   */
+  hookRetryMs: number;
+  /**
    * How long the broker waits for a request head (and body) from a connection that has not
    * authenticated, in ms. @default 10 s
    */
@@ -103,6 +108,7 @@ export function resolveConfig(env: Env = Deno.env): Config {
     channel: parseChannel(env.get("CLAUDE_PEERS_CHANNEL")),
     retentionMs: parseRetention(env),
     leaseMs: parseInteger(env, "CLAUDE_PEERS_LEASE_MS", 30_000, 1_000, 3_600_000),
+    hookRetryMs: parseInteger(env, "CLAUDE_PEERS_HOOK_RETRY_MS", 60_000, 1_000, 3_600_000),
     headerTimeoutMs: parseInteger(env, "CLAUDE_PEERS_HEADER_TIMEOUT_MS", 10_000, 100, 600_000),
     idleTimeoutMs: parseInteger(env, "CLAUDE_PEERS_IDLE_TIMEOUT_MS", 5_000, 100, 600_000),
     historyMs: parseInteger(env, "CLAUDE_PEERS_HISTORY_DAYS", 7, 0, 3650) * 86_400_000,

@@ -41,8 +41,13 @@ const STDIN_MS = 2_000;
 const MAX_STDIN_BYTES = 1024 * 1024;
 /** How long `hook context` may take in all. */
 const CONTEXT_DEADLINE_MS = 3_000;
-/** How long a waiter keeps trying while the broker or the session's server is away. */
-const ABSENT_GIVE_UP_MS = 60_000;
+/**
+ * A wait the broker held this long found the session there: an absence after it starts over
+ * (a broker answers at once when the session's server is away).
+ */
+const HELD_WAIT_MS = 1_000;
+const FIRST_BACKOFF_MS = 100;
+const MAX_BACKOFF_MS = 5_000;
 /** At SessionStart the session's MCP server may still be starting (and starting the broker). */
 const STARTING_GRACE_MS = 10_000;
 
@@ -104,7 +109,8 @@ function eventName(input: HookInput): string {
 /**
  * `hook wait`: exit 2 with the messages on stderr, or 0 when there is nothing to wake for. No
  * broker or no registered session at first: exit at once (after `graceMs` at SessionStart);
- * lost later (a broker restart, an MCP server reconnecting): try again while the session lives.
+ * lost later (a broker restart, an MCP server reconnecting): try again while the session lives,
+ * for up to `config.hookRetryMs` of each absence.
  */
 async function waitForMessages(
   client: HookClient,
@@ -114,8 +120,9 @@ async function waitForMessages(
   const started = Date.now();
   let waited = false;
   let absentSince: number | undefined;
-  let backoff = 100;
+  let backoff = FIRST_BACKOFF_MS;
   for (;;) {
+    const asked = Date.now();
     let messages: Message[] | undefined;
     try {
       const reply = await client.wait();
@@ -136,12 +143,16 @@ async function waitForMessages(
     // The broker restarts, or the session's MCP server is away: try again while the session
     // lives, for a while.
     const now = Date.now();
+    if (now - asked >= HELD_WAIT_MS) {
+      absentSince = undefined;
+      backoff = FIRST_BACKOFF_MS;
+    }
     if (!waited && now - started >= graceMs) return 0;
     absentSince ??= now;
-    if (now - absentSince > ABSENT_GIVE_UP_MS) return 0;
+    if (now - absentSince > config.hookRetryMs) return 0;
     if (config.claudePid !== undefined && !await isRunning(config.claudePid)) return 0;
     await delay(backoff);
-    backoff = Math.min(backoff * 2, 5_000);
+    backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
   }
 }
 

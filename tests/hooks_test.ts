@@ -216,6 +216,41 @@ Deno.test("an MCP server restarted inside the same Claude Code session keeps its
   }
 });
 
+Deno.test("a waiting hook outlives short restarts of its session's server that come further apart than it keeps trying", async () => {
+  // It keeps trying for 3 s of each absence; the restarts come 4 s apart, each over at once.
+  const testEnv = await createTestEnv({ CLAUDE_PEERS_HOOK_RETRY_MS: "3000" });
+  const broker = await startBroker(testEnv);
+  let peer = await sessionPeer(testEnv);
+  const hook = startHook(testEnv, "wait");
+  let exited = false;
+  hook.output.then(() => exited = true);
+  const hooksLive = async () =>
+    (await testEnv.client().listPeers("machine")).peers[0]?.delivery === "hooks";
+  try {
+    const peerId = await peer.id();
+    await waitFor(hooksLive, 10_000, "the waiter");
+    for (const restart of [1, 2]) {
+      await peer.close();
+      peer = await sessionPeer(testEnv);
+      assert.equal(await peer.id(), peerId);
+      await new Promise((resolve) => setTimeout(resolve, 4_000));
+      assert.equal(exited, false, `the hook gave up after restart ${restart}`);
+    }
+    assert.equal((await runCli(testEnv, ["send", peerId, "still there"])).code, 0);
+    const woke = await Promise.race([
+      hook.output,
+      new Promise<null>((resolve) => setTimeout(() => resolve(null), 10_000)),
+    ]);
+    assert.match(woke?.stderr ?? "(no wake within 10 s)", /still there/);
+    assert.equal((await hook.status).code, 2);
+  } finally {
+    await hook.kill();
+    await peer.close();
+    await broker.kill();
+    await testEnv.cleanup();
+  }
+});
+
 Deno.test("a reply to a peer whose session ended says so, in words for the model", async () => {
   const testEnv = await createTestEnv({ CLAUDE_PEERS_CHANNEL: "off" });
   const broker = await startBroker(testEnv);
