@@ -16,6 +16,7 @@ import {
   versionAtLeast,
 } from "./claude_code.ts";
 import { print } from "./fail.ts";
+import { terminalSafeLines } from "./terminal_safe.ts";
 import { type Check, missingExecutable, type Outcome } from "./doctor_check.ts";
 import { checkHooks } from "./doctor_hooks.ts";
 import { type Command, parseNoArguments } from "./command.ts";
@@ -52,8 +53,9 @@ async function runDoctor(args: string[], config: Config): Promise<number> {
     ...await checkHooks(config, Deno.cwd()),
   ];
   for (const check of checks) {
-    print(`${MARK[check.outcome]} ${check.text}`);
-    if (check.fix) print(`    fix: ${check.fix}`);
+    // A check may quote what a repository's settings file says: shown, never acted on.
+    print(`${MARK[check.outcome]} ${terminalSafeLines(check.text)}`);
+    if (check.fix) print(`    fix: ${terminalSafeLines(check.fix)}`);
   }
   const failed = checks.filter((check) => check.outcome === "fail").length;
   print(

@@ -5,6 +5,7 @@
  * @module
  */
 import type { BrokerError } from "../broker/client.ts";
+import { terminalSafeLines } from "./terminal_safe.ts";
 
 /** A mistake on the command line: exit code 2 with the usage. */
 export class UsageError extends Error {
@@ -46,9 +47,10 @@ export function fail(error: unknown, usage?: string): never {
   // must not load the client (and zod) itself.
   const code = (error as Partial<BrokerError> | null)?.code;
   const advice = typeof code === "string" ? ADVICE[code as BrokerError["code"]] : undefined;
-  printError(
+  // A message may quote a file or a reply it could not read: shown, never acted on.
+  printError(terminalSafeLines(
     `claude-peers: ${message}${advice && !message.includes(advice) ? ` (${advice})` : ""}`,
-  );
+  ));
   if (error instanceof UsageError) {
     if (usage) printError(`\n${usage}`);
     Deno.exit(2);

@@ -4,6 +4,7 @@
  * @module
  */
 import type { DeliveryMode, Peer } from "../broker/protocol.ts";
+import { terminalSafe } from "./terminal_safe.ts";
 
 /** Rows as columns padded to their widest cell; the last column is not padded. */
 export function table(header: string[], rows: string[][]): string {
@@ -56,41 +57,13 @@ const HEARS: Record<DeliveryMode, string> = {
   tool_call: "on its next tool call",
 };
 
-/**
- * `text` safe to print on a terminal: control characters (escape sequences that clear the
- * screen, set the title or write the clipboard), bidi overrides, zero-width characters and
- * line separators are shown as `\u{…}` instead of acting.
- */
-export function terminalSafe(text: string): string {
-  return text.replace(
-    /[\p{Cc}\p{Cf}\u2028\u2029]/gu,
-    (char) => `\\u{${char.codePointAt(0)!.toString(16)}}`,
-  );
-}
-
-/**
- * `value` as JSON that is safe on a terminal too: DEL, C1 controls (an 8-bit CSI acts like
- * ESC [ on some terminals), bidi and zero-width characters and line separators become `\u`
- * escapes, which JSON.stringify leaves raw. The JSON value is the same.
- */
-export function terminalSafeJson(value: unknown): string {
-  return JSON.stringify(value, null, 2).replace(
-    /[\u007f-\u009f\p{Cf}\u2028\u2029]/gu,
-    (char) =>
-      Array.from(
-        { length: char.length },
-        (_, i) => `\\u${char.charCodeAt(i).toString(16).padStart(4, "0")}`,
-      ).join(""),
-  );
-}
-
 function truncate(text: string, length: number): string {
   const flat = text.replace(/\s+/g, " ");
   return flat.length > length ? `${flat.slice(0, length - 1)}…` : flat;
 }
 
 /** `text` cut at its start: a path keeps the directories nearest to it. */
-function truncateStart(text: string, length: number): string {
+export function truncateStart(text: string, length: number): string {
   const flat = text.replace(/\s+/g, " ");
   return flat.length > length ? `…${flat.slice(flat.length - length + 1)}` : flat;
 }

@@ -9,7 +9,7 @@ import { BrokerClient } from "../broker/client.ts";
 import { ensureBroker } from "../broker/spawn.ts";
 import { PeerName } from "../broker/protocol.ts";
 import { print, UsageError } from "./fail.ts";
-import { terminalSafe } from "./format.ts";
+import { terminalSafe } from "./terminal_safe.ts";
 import type { Command } from "./command.ts";
 
 /** `claude-peers name <peer> <name>`. */

@@ -6,7 +6,8 @@
  * @module
  */
 import type { BrokerEvent, LogEntry } from "../broker/protocol.ts";
-import { terminalSafe } from "./format.ts";
+import { terminalSafe } from "./terminal_safe.ts";
+import { truncateStart } from "./format.ts";
 
 /** ANSI colours, or none. */
 export interface Palette {
@@ -141,10 +142,11 @@ export function eventLine(event: BrokerEvent, colours: Palette, names: NameBook)
       return null;
     case "peer_joined": {
       const { peer } = event;
-      const branch = peer.branch ? ` [${terminalSafe(peer.branch)}]` : "";
+      // One line however long the directory and branch are (a peer sets them).
+      const branch = peer.branch ? ` [${headline(peer.branch, 40)}]` : "";
       const summary = peer.summary ? `  "${headline(peer.summary, 80)}"` : "";
       return `${time}  ${colours.green("+ joined   ")} ${names.label(peer.id, peer.name)}  ${
-        terminalSafe(peer.cwd)
+        truncateStart(terminalSafe(peer.cwd), 80)
       }${branch}${summary}`;
     }
     case "peer_left":

@@ -7,7 +7,8 @@ import { parseArgs } from "node:util";
 import type { Config } from "../broker/config.ts";
 import { BrokerClient } from "../broker/client.ts";
 import { ensureBroker } from "../broker/spawn.ts";
-import { peersTable, terminalSafeJson } from "./format.ts";
+import { peersTable } from "./format.ts";
+import { terminalSafeJson } from "./terminal_safe.ts";
 import { print } from "./fail.ts";
 import type { Command } from "./command.ts";
 

@@ -111,3 +111,22 @@ Deno.test("a --json line is the same JSON, with invisible characters escaped", (
   assert.deepEqual(JSON.parse(line), value);
   assert.match(line, /^[\x20-\x7e🙂]*$/u, line);
 });
+
+Deno.test("a joined line stays short however long the directory and branch a peer registered", () => {
+  const event: BrokerEvent = {
+    type: "peer_joined",
+    at: AT,
+    peer: {
+      id: "k3x9ab12",
+      name: "api",
+      // The longest a registration may carry.
+      cwd: `/${"d".repeat(4090)}/last`,
+      repo: null,
+      branch: "b".repeat(256),
+      summary: "s".repeat(500),
+    },
+  };
+  const line = eventLine(event, palette(false), new NameBook())!;
+  assert.ok(line.length <= 260, `the line is ${line.length} characters`);
+  assert.match(line, /…d+\/last \[b+…\]/, "the directory keeps its end, the branch its start");
+});
