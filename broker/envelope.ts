@@ -18,7 +18,7 @@ import type { Message } from "./protocol.ts";
  * format characters (zero-width, bidi, BOM, soft hyphen...), plus U+2028/U+2029.
  */
 const UNSAFE_IN_BODY =
-  /[&<>\u2039\u203A\u2329\u232A\u27E8\u27E9\u3008\u3009\uFE64\uFE65\uFF1C\uFF1E\u02C2\u02C3\u276C-\u2771\u2A79\u2A7A\u2028\u2029]|[\p{Cc}\p{Cf}]/gu;
+  /[&<>\u2039\u203A\u2329\u232A\u27E8\u27E9\u3008-\u300B\uFE3D-\uFE40\uFE64\uFE65\uFF1C\uFF1E\u02C2\u02C3\u02F1\u02F2\u1433\u1438\u276C-\u2771\u29FC\u29FD\u2A79\u2A7A\u2028\u2029]|[\p{Cc}\p{Cf}]/gu;
 
 /** Escapes `text` for the body of an element: it cannot close or open an element. */
 export function escapeBody(text: string): string {
