@@ -1,8 +1,9 @@
 /**
  * The routes that send: POST /send (a peer or the CLI) and POST /send_batch (a peer's queue).
  * Each message's address is resolved at send time (`addressing.ts`); a scope becomes every live
- * peer in it but the sender, capped per message and rate-limited per sender, all copies in one
- * transaction.
+ * peer in it but the sender, capped per message and rate-limited per sender (every CLI sender
+ * counting as one), all copies in one transaction. A CLI sender may name itself, but not after a
+ * live session.
  *
  * @module
  */
@@ -43,6 +44,13 @@ export async function send(request: Request, context: BrokerContext): Promise<Re
     from = await peerSender(request, context, now);
   } else {
     const name = body.from_name ?? "cli";
+    // "from" is an address a model answers to: a CLI sender must not pass for a live session.
+    if (body.from_name !== undefined && await context.registry.findByName(name, now)) {
+      throw new Refusal(
+        "name_taken",
+        `"${name}" is the name of a live session; a CLI sender cannot take it, pick another`,
+      );
+    }
     from = { sender: { id: name, name, kind: "cli", summary: "", cwd: "" }, peer: null };
   }
   const resolved = await resolve(context, body, now);
@@ -111,7 +119,11 @@ async function deliver(
     return { ...copy, ...threadFields(message), copies: [copy], skipped: [] };
   }
   const recipients = await broadcastRecipients(context, from, target.scope, now);
-  const giveBack = context.broadcasts.take(from.sender.id, now);
+  // Every CLI sender shares one allowance: a new --from name is no new sender.
+  const giveBack = context.broadcasts.take(
+    from.sender.kind === "cli" ? "cli" : from.sender.id,
+    now,
+  );
   try {
     const { messages, skipped } = await context.mailbox.broadcast(
       from.sender,
