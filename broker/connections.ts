@@ -38,8 +38,13 @@ export class Connections {
     this.#onDisconnect = options.onDisconnect ?? (() => {});
     this.#onConnect = options.onConnect ?? (() => {});
     this.#refreshTimer = setInterval(() => {
-      this.#registry.refreshLeases(this.#streams.keys(), Date.now()).catch((error) =>
-        log(`lease refresh failed: ${errorMessage(error)}`)
+      this.#registry.refreshLeases(this.#streams.keys(), Date.now()).then(
+        // Connected but unknown to the registry: closing the stream makes its server register
+        // again.
+        (unknown) => {
+          for (const peerId of unknown) this.#streams.get(peerId)?.close();
+        },
+        (error) => log(`lease refresh failed: ${errorMessage(error)}`),
       );
     }, Math.max(250, Math.floor(leaseMs / 3)));
   }

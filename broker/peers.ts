@@ -63,6 +63,12 @@ export interface Registration {
   resumed: boolean;
 }
 
+/** Where a peer's session credentials are stored, and until when. */
+interface Credentials {
+  keys: Deno.KvKey[];
+  record: SessionRecord;
+}
+
 const LEASE_BATCH = 50;
 const SESSION_CACHE_SIZE = 4096;
 
@@ -76,6 +82,12 @@ export class PeerRegistry {
   #activity = new Map<PeerId, number>();
   /** Registrations and renames run one at a time, so two live peers never take one name. */
   #naming: Promise<unknown> = Promise.resolve();
+  /**
+   * The credentials of the peers registered with this broker process, so a connected peer's are
+   * extended with its lease: they expire a retention period after its session ended, not after
+   * it registered.
+   */
+  #credentials = new Map<PeerId, Credentials>();
 
   constructor(kv: Deno.Kv, options: PeerRegistryOptions) {
     this.#kv = kv;
@@ -142,6 +154,9 @@ export class PeerRegistry {
     await op.commit();
     peers.set(peer.id, peer);
     this.#activity.set(peer.id, now);
+    const keys: Deno.KvKey[] = [sessionKey(await hashToken(session))];
+    if (peer.claude_session_id) keys.push(claudeSessionKey(peer.claude_session_id));
+    this.#credentials.set(peer.id, { keys, record: sessionRecord });
     return { peer, session, resumed: resumedId !== null || sessionPeer !== null };
   }
 
@@ -251,11 +266,15 @@ export class PeerRegistry {
   }
 
   /**
-   * Extends the lease of connected peers; peers removed meanwhile stay removed. A connected
-   * peer is live whatever the database says, so its listing is extended even when the write
-   * fails (a full disk): the failure is thrown after, and the next round writes again.
+   * Extends the lease of connected peers, and their credentials once half their retention has
+   * passed; peers removed meanwhile stay removed. A connected peer is live whatever the
+   * database says, so its listing is extended even when the write fails (a full disk): the
+   * failure is thrown after, and the next round writes again. A connected peer whose lease ran
+   * out unrefreshed and left the listings (the broker stalled, the machine slept) is returned,
+   * for its connection to be closed: its MCP server then registers again, and gets its name
+   * back unless another peer took it meanwhile.
    */
-  async refreshLeases(ids: Iterable<PeerId>, now: number): Promise<void> {
+  async refreshLeases(ids: Iterable<PeerId>, now: number): Promise<PeerId[]> {
     const connected = new Set(ids);
     const peers = await this.#peerMap();
     const leased = (peer: PeerRecord) => ({
@@ -263,10 +282,14 @@ export class PeerRegistry {
       last_seen: now,
       expires_at: now + this.#options.leaseMs,
     });
+    const unknown: PeerId[] = [];
     for (const id of connected) {
       const peer = peers.get(id);
       if (peer) peers.set(id, leased(peer));
-      else connected.delete(id);
+      else {
+        connected.delete(id);
+        unknown.push(id);
+      }
     }
     // One read and a few batched writes, however many peers: this runs while everything idles.
     const stored = new Map<PeerId, Deno.KvEntry<PeerRecord>>();
@@ -277,18 +300,32 @@ export class PeerRegistry {
     let failure: unknown;
     for (let start = 0; start < due.length; start += LEASE_BATCH) {
       const op = this.#kv.atomic();
+      const extended: [Credentials, SessionRecord][] = [];
       for (const id of due.slice(start, start + LEASE_BATCH)) {
         const peer = peers.get(id);
         if (!peer) continue;
         // A record gone from the database (its expiry ran while writes failed) is written back.
         const entry = stored.get(id) ?? { key: peerKey(id), versionstamp: null };
         op.check(entry).set(peerKey(id), peer, { expireIn: this.#options.leaseMs });
+        const credentials = this.#credentials.get(id);
+        if (credentials && credentials.record.expires_at - now < this.#options.retentionMs / 2) {
+          const record = { ...credentials.record, expires_at: now + this.#options.retentionMs };
+          for (const key of credentials.keys) {
+            op.set(key, record, { expireIn: this.#options.retentionMs });
+          }
+          extended.push([credentials, record]);
+        }
       }
       // A conflict means a peer changed meanwhile (summary, removal); the next round catches up.
-      await op.commit().catch((error) => failure ??= error);
+      const result = await op.commit().catch((error) => {
+        failure ??= error;
+        return null;
+      });
+      if (result?.ok) { for (const [credentials, record] of extended) credentials.record = record; }
     }
     await this.listPeers(now);
     if (failure !== undefined) throw failure;
+    return unknown;
   }
 
   /** Caps every lease at `now + graceMs`: after a broker restart, peers must reconnect. */
@@ -320,15 +357,16 @@ export class PeerRegistry {
     // Gone from the listings even when the write fails (a full disk): its lease then ends it.
     peers.delete(id);
     this.#activity.delete(id);
+    this.#credentials.delete(id);
     await this.#kv.atomic()
       .delete(peerKey(id))
       .set(endedKey(id), ended, { expireIn: this.#options.retentionMs })
       .commit();
   }
 
-  /** Sets a live peer's summary. */
-  async setSummary(id: PeerId, summary: string, now: number): Promise<PeerRecord> {
-    return await this.#update(id, now, (peer) => ({ ...peer, summary }));
+  /** Sets a live peer's summary (after any rename in flight, which it must not undo). */
+  setSummary(id: PeerId, summary: string, now: number): Promise<PeerRecord> {
+    return this.#oneAtATime(() => this.#update(id, now, (peer) => ({ ...peer, summary })));
   }
 
   /** Gives the live peer `id` the name `name` (valid, normalised); refused if another holds it. */
@@ -363,8 +401,13 @@ export class PeerRegistry {
         expireIn: Math.max(1, live.expires_at - now),
       }).commit();
       if (res.ok) {
-        peers.set(id, peer);
-        return peer;
+        // Removed while the write was in flight (its stream closed): it stays removed. A lease
+        // refreshed meanwhile is kept.
+        const current = peers.get(id);
+        if (!current) return peer;
+        const updated = change(current);
+        peers.set(id, updated);
+        return updated;
       }
     }
   }

@@ -32,4 +32,4 @@ export { type CliResult, runCli } from "./_fixtures/cli.ts";
 export { startTail, type TailProcess } from "./_fixtures/tail.ts";
 export { git } from "./_fixtures/git.ts";
 export { spawnHook } from "./_fixtures/hook.ts";
-export { ON_WINDOWS, posixTestName, waitFor } from "./_fixtures/wait.ts";
+export { ON_WINDOWS, posixTestName, waitFor, within } from "./_fixtures/wait.ts";

@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { Mailbox, type Sender } from "../broker/mailbox.ts";
 import { PeerRegistry } from "../broker/peers.ts";
 import { Waiters } from "../broker/waiters.ts";
+import { within } from "./_fixtures/wait.ts";
 import { REGISTRATION } from "./_fixtures/registration.ts";
 
 const OPTIONS = { leaseMs: 60_000, retentionMs: 60_000, maxQueued: 10, maxPeers: 10 };
@@ -86,30 +87,19 @@ async function withWaiters(
   }
 }
 
-/** `reply`, or a failure naming `what` once {@link ANSWER_MS} have passed. */
-async function within<T>(reply: Promise<T>, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} not within ${ANSWER_MS} ms`)), ANSWER_MS);
-  });
-  try {
-    return await Promise.race([reply, late]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 Deno.test("a waiter replaced while it claims a message hands it to the waiter that replaced it", () =>
   withWaiters(async ({ mailbox, waiters, peerId }) => {
     const older = waiters.wait(peerId, new AbortController().signal);
     // The waiter's first claim (at its start) finds nothing; its second holds the message.
-    await within(mailbox.claimed(1), "the first claim");
+    await within(mailbox.claimed(1), "the first claim", ANSWER_MS);
     const message = await mailbox.enqueue(SENDER, peerId, "wake up", Date.now());
-    await within(mailbox.claimed(2), "the claim of the message");
+    await within(mailbox.claimed(2), "the claim of the message", ANSWER_MS);
     const newer = waiters.wait(peerId, new AbortController().signal);
-    assert.deepEqual(await within(older, "the older waiter's answer"), { state: "replaced" });
+    assert.deepEqual(await within(older, "the older waiter's answer", ANSWER_MS), {
+      state: "replaced",
+    });
     mailbox.letGo();
-    const woke = await within(newer, "the newer waiter's answer");
+    const woke = await within(newer, "the newer waiter's answer", ANSWER_MS);
     assert.equal(woke.state, "messages");
     assert.deepEqual(woke.state === "messages" && woke.messages.map((each) => each.id), [
       message.id,
@@ -120,11 +110,13 @@ Deno.test("a waiter that leaves while it claims a message gives it back at once"
   withWaiters(async ({ mailbox, waiters, peerId }) => {
     const leaving = new AbortController();
     const waiting = waiters.wait(peerId, leaving.signal);
-    await within(mailbox.claimed(1), "the first claim");
+    await within(mailbox.claimed(1), "the first claim", ANSWER_MS);
     const message = await mailbox.enqueue(SENDER, peerId, "for whoever looks next", Date.now());
-    await within(mailbox.claimed(2), "the claim of the message");
+    await within(mailbox.claimed(2), "the claim of the message", ANSWER_MS);
     leaving.abort();
-    assert.deepEqual(await within(waiting, "the leaving waiter's answer"), { state: "absent" });
+    assert.deepEqual(await within(waiting, "the leaving waiter's answer", ANSWER_MS), {
+      state: "absent",
+    });
     mailbox.letGo();
     // The next presenter (a tool call's claim, a later waiter) finds it free at once.
     let claimed: string[] = [];
@@ -143,19 +135,21 @@ Deno.test("a waiter that came while a left waiter's claim was being given back c
     mailbox.holdReleases = true;
     const leaving = new AbortController();
     const first = waiters.wait(peerId, leaving.signal);
-    await within(mailbox.claimed(1), "the first claim");
+    await within(mailbox.claimed(1), "the first claim", ANSWER_MS);
     const message = await mailbox.enqueue(SENDER, peerId, "wake up", Date.now());
-    await within(mailbox.claimed(2), "the claim of the message");
+    await within(mailbox.claimed(2), "the claim of the message", ANSWER_MS);
     leaving.abort();
-    assert.deepEqual(await within(first, "the leaving waiter's answer"), { state: "absent" });
+    assert.deepEqual(await within(first, "the leaving waiter's answer", ANSWER_MS), {
+      state: "absent",
+    });
     mailbox.letGo();
     // Nobody waits, so the message goes back; just then the next turn's hook starts waiting,
     // and its first claim still finds the message claimed. The release writes no news.
-    await within(mailbox.releasing.promise, "the release");
+    await within(mailbox.releasing.promise, "the release", ANSWER_MS);
     const next = waiters.wait(peerId, new AbortController().signal);
-    await within(mailbox.claimed(3), "the new waiter's first claim");
+    await within(mailbox.claimed(3), "the new waiter's first claim", ANSWER_MS);
     mailbox.letRelease();
-    const woke = await within(next, "the new waiter's answer");
+    const woke = await within(next, "the new waiter's answer", ANSWER_MS);
     assert.equal(woke.state, "messages");
     assert.deepEqual(woke.state === "messages" && woke.messages.map((each) => each.id), [
       message.id,
@@ -165,14 +159,17 @@ Deno.test("a waiter that came while a left waiter's claim was being given back c
 Deno.test("a wait whose request has already ended answers at once, replaces nobody and claims nothing", () =>
   withWaiters(async ({ mailbox, waiters, peerId }) => {
     const waiting = waiters.wait(peerId, new AbortController().signal);
-    await within(mailbox.claimed(1), "the waiter's first claim");
-    assert.deepEqual(await within(waiters.wait(peerId, AbortSignal.abort()), "the answer"), {
-      state: "absent",
-    });
+    await within(mailbox.claimed(1), "the waiter's first claim", ANSWER_MS);
+    assert.deepEqual(
+      await within(waiters.wait(peerId, AbortSignal.abort()), "the answer", ANSWER_MS),
+      {
+        state: "absent",
+      },
+    );
     assert.equal(waiters.hooksLive(peerId, Date.now()), true, "the earlier waiter still waits");
     mailbox.held = 0;
     const message = await mailbox.enqueue(SENDER, peerId, "for the waiter", Date.now());
-    const woke = await within(waiting, "the earlier waiter's answer");
+    const woke = await within(waiting, "the earlier waiter's answer", ANSWER_MS);
     assert.deepEqual(woke.state === "messages" && woke.messages.map((each) => each.id), [
       message.id,
     ]);

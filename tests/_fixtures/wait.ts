@@ -20,6 +20,19 @@ export async function waitFor(
   }
 }
 
+/** `promise`'s outcome, or a failure naming `what` once `timeoutMs` have passed. */
+export async function within<T>(promise: Promise<T>, what: string, timeoutMs: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} not within ${timeoutMs} ms`)), timeoutMs);
+  });
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Whether the tests run on Windows, where POSIX signals and file modes do not exist. */
 export const ON_WINDOWS = Deno.build.os === "windows";
 
