@@ -22,6 +22,8 @@ export class InnerServer {
   #stopping = false;
   #tempDir: string | undefined;
   #finished: Promise<void> | undefined;
+  /** The socket file this server made: a broker started after it may have put its own there. */
+  #socket: { dev: number; ino: number | null } | undefined;
 
   private constructor(path: string, handler: Deno.ServeHandler, tempDir: string | undefined) {
     this.path = path;
@@ -75,9 +77,18 @@ export class InnerServer {
     return this.#finished;
   }
 
-  /** Removes the socket (and its temp directory). */
+  /**
+   * Removes the socket (and its temp directory), unless the file at its path is no longer the
+   * one this server made: a broker that started while this one was stopping serves there now.
+   */
   async remove(): Promise<void> {
-    await Deno.remove(this.#tempDir ?? this.path, { recursive: true }).catch(() => {});
+    if (this.#tempDir) {
+      await Deno.remove(this.#tempDir, { recursive: true }).catch(() => {});
+      return;
+    }
+    const now = await Deno.lstat(this.path).catch(() => null);
+    if (!now || !sameFile(now, this.#socket)) return;
+    await Deno.remove(this.path).catch(() => {});
   }
 
   async #serve(): Promise<void> {
@@ -85,6 +96,8 @@ export class InnerServer {
     await Deno.remove(this.path).catch(() => {});
     const server = Deno.serve({ path: this.path, onListen: () => {} }, this.#handler);
     this.#servers.push(server);
+    const made = await Deno.lstat(this.path).catch(() => null);
+    this.#socket = made ? { dev: made.dev, ino: made.ino } : undefined;
     server.finished.catch((error) => {
       if (this.#stopping) return;
       log(`the HTTP server stopped accepting (${errorMessage(error)}): starting it again`);
@@ -101,4 +114,10 @@ export class InnerServer {
       });
     }, RESTART_MS);
   }
+}
+
+/** Whether `info` is the file `made` describes (no identity known: treat it as ours). */
+function sameFile(info: Deno.FileInfo, made: { dev: number; ino: number | null } | undefined) {
+  if (!made || made.ino === null || info.ino === null) return true;
+  return info.dev === made.dev && info.ino === made.ino;
 }
