@@ -68,7 +68,7 @@ export class Connections {
       },
     });
     this.#streams.set(peerId, stream);
-    previous?.close();
+    previous?.close(true);
     if (!previous) this.#onConnect(peerId);
     return stream.body;
   }

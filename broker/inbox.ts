@@ -23,7 +23,8 @@ export interface InboxStreamOptions {
 /** An open inbox stream and the means to end it from the broker side. */
 export interface InboxStream {
   body: ReadableStream<Uint8Array>;
-  close: () => void;
+  /** Ends the stream; `replaced`: with a last line saying a newer stream took over. */
+  close: (replaced?: boolean) => void;
 }
 
 /**
@@ -136,8 +137,10 @@ export function openInboxStream(
   }, new ByteLengthQueuingStrategy({ highWaterMark: STREAM_HIGH_WATER_BYTES }));
   return {
     body,
-    close() {
-      if (!closed) end();
+    close(replaced = false) {
+      if (closed) return;
+      if (replaced) write({ type: "replaced" });
+      end();
     },
   };
 }

@@ -474,6 +474,8 @@ export type StatusResponse = z.infer<typeof StatusResponse>;
 export const StreamEvent = z.discriminatedUnion("type", [
   z.object({ type: z.literal("hello"), peer_id: PeerId }),
   z.object({ type: z.literal("message"), message: Message }),
+  /** The last line: a newer stream of the same peer (another server of its session) took over. */
+  z.object({ type: z.literal("replaced") }),
 ]);
 /** One line of the GET /stream NDJSON body. */
 export type StreamEvent = z.infer<typeof StreamEvent>;

@@ -37,6 +37,12 @@ export interface PeerConnectionOptions {
 const READY_TIMEOUT_MS = 8_000;
 const MIN_BACKOFF_MS = 50;
 const MAX_BACKOFF_MS = 2_000;
+/**
+ * How long a server whose stream another server of the same Claude Code session took over
+ * (claude-peers registered twice) waits before it tries again: the two would otherwise take the
+ * stream from each other without end.
+ */
+const REPLACED_BACKOFF_MS = 30_000;
 
 /** Registration and push stream of one MCP server, kept alive until {@link close}. */
 export class PeerConnection {
@@ -175,8 +181,11 @@ export class PeerConnection {
 
   async #run(): Promise<void> {
     let backoff = MIN_BACKOFF_MS;
+    /** A `not_registered` answer registers again at once, but only once in a row. */
+    let registeredAgain = false;
     const signal = this.#abort.signal;
     while (!this.#abort.signal.aborted) {
+      let replaced = false;
       try {
         // Tools wait for this attempt instead of failing with the last one's refusal.
         this.#refusal = undefined;
@@ -190,23 +199,34 @@ export class PeerConnection {
         for await (const event of this.#client.stream(this.#abort.signal)) {
           if (event.type === "hello") {
             backoff = MIN_BACKOFF_MS;
+            registeredAgain = false;
+          } else if (event.type === "replaced") {
+            replaced = true;
           } else {
             const held = listener.onMessage(event.message);
             if (held) await untilAborted(held, signal);
           }
         }
-        this.#markDisconnected("the broker closed the stream");
+        this.#markDisconnected(
+          replaced
+            ? "another claude-peers server of this Claude Code session took over its messages"
+            : "the broker closed the stream",
+        );
       } catch (error) {
         this.#firstAttempt.resolve();
         if (this.#abort.signal.aborted) break;
         this.#markDisconnected(errorMessage(error));
         if (isRefusal(error)) this.#refuse(error);
-        if (error instanceof BrokerError && error.code === "not_registered") continue;
+        if (error instanceof BrokerError && error.code === "not_registered" && !registeredAgain) {
+          registeredAgain = true;
+          continue;
+        }
       }
       if (this.#abort.signal.aborted) break;
-      log(`disconnected from the broker (${this.#lastError}); reconnecting in ${backoff} ms`);
-      await this.#sleep(backoff);
-      backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
+      const wait = replaced ? REPLACED_BACKOFF_MS : backoff;
+      log(`disconnected from the broker (${this.#lastError}); reconnecting in ${wait} ms`);
+      await this.#sleep(wait);
+      if (!replaced) backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
     }
   }
 
