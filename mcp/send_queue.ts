@@ -18,6 +18,8 @@ const BATCH_MESSAGES = 100;
 export class SendQueue {
   #connection: PeerConnection;
   #batcher: SerialBatcher<BatchedSend, SendResponse>;
+  /** The newest send: they settle in order, so it settles after all before it. */
+  #last: Promise<unknown> = Promise.resolve();
 
   constructor(connection: PeerConnection) {
     this.#connection = connection;
@@ -29,7 +31,14 @@ export class SendQueue {
 
   /** Queues `message` behind every earlier one; resolves when the broker has stored it. */
   send(message: BatchedSend): Promise<SendResponse> {
-    return this.#batcher.add(message);
+    const sent = this.#batcher.add(message);
+    this.#last = sent.catch(() => {});
+    return sent;
+  }
+
+  /** Resolves once every send queued so far has been stored or refused. */
+  async settled(): Promise<void> {
+    await this.#last;
   }
 
   async #commit(messages: BatchedSend[]): Promise<PromiseSettledResult<SendResponse>[]> {

@@ -80,18 +80,13 @@ export function createPeerServer(deps: PeerServerDeps): PeerServer {
       await connection.call((client) => client.ack(ids, via));
     },
   });
-  const ctx: ToolContext = {
-    connection,
-    delivery,
-    session,
-    sends: new SendQueue(connection),
-    summarySetByModel: false,
-  };
+  const sends = new SendQueue(connection);
+  const ctx: ToolContext = { connection, delivery, session, sends, summarySetByModel: false };
   registerTools(server, ctx);
 
   let started = false;
   let closed: Promise<void> | undefined;
-  const close = (): Promise<void> => closed ??= shutDown(connection, server, delivery);
+  const close = (): Promise<void> => closed ??= shutDown(connection, server, delivery, sends);
   return {
     server,
     connection,
@@ -119,22 +114,26 @@ const NO_JSON_SCHEMA: jsonSchemaValidator = {
   },
 };
 
-/** How long closing waits for acknowledgements of messages already shown. */
+/** How long closing waits for the model's last sends and the acknowledgements of what was shown. */
 const SETTLE_MS = 2_000;
 
 /**
- * Sends the acknowledgements of what was shown (so the sender sees it delivered, and it is not
- * shown again), then closes the stream, so the broker drops the peer before the client sees the
- * end.
+ * Sends what the model asked to send before the end (Claude Code may exit right after its last
+ * send_message) and the acknowledgements of what was shown (so the sender sees it delivered, and
+ * it is not shown again), then closes the stream, so the broker drops the peer before the client
+ * sees the end.
  */
 async function shutDown(
   connection: PeerConnection,
   server: McpServer,
   delivery: Delivery,
+  sends: SendQueue,
 ): Promise<void> {
+  // A tool call read just before stdin closed may not have queued its send yet.
+  await new Promise((resolve) => setTimeout(resolve, 0));
   let timer: ReturnType<typeof setTimeout> | undefined;
   await Promise.race([
-    delivery.settled(),
+    Promise.all([sends.settled(), delivery.settled()]),
     new Promise<void>((resolve) => timer = setTimeout(resolve, SETTLE_MS)),
   ]);
   clearTimeout(timer);
