@@ -252,6 +252,14 @@ export const SendBatchRequest = z.object({
 export type SendBatchRequest = z.input<typeof SendBatchRequest>;
 
 /**
+ * POST /send_batch as the broker reads it: the list first, then each message on its own with
+ * {@link BatchedSend}, so a malformed one fails alone and not the messages batched with it.
+ */
+export const SendBatchEnvelope = z.object({
+  messages: z.array(z.unknown()).min(1).max(MAX_BATCH_MESSAGES),
+}).strict();
+
+/**
  * Why the broker refused a request: stable across versions, so front ends branch on it (never
  * on an HTTP status) and word their own advice for their reader.
  */

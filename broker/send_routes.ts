@@ -8,11 +8,13 @@
  * @module
  */
 import {
+  BatchedSend,
   type BroadcastScope,
+  describeZodError,
   MAX_FAN_OUT,
   type Message,
   type PeerId,
-  SendBatchRequest,
+  SendBatchEnvelope,
   SendRequest,
   type SendResponse,
   type SentCopy,
@@ -59,18 +61,24 @@ export async function send(request: Request, context: BrokerContext): Promise<Re
 
 /** POST /send_batch: each message succeeds or fails on its own, queued in the order given. */
 export async function sendBatch(request: Request, context: BrokerContext): Promise<Response> {
-  const body = await readJson(request, SendBatchRequest);
+  const body = await readJson(request, SendBatchEnvelope);
+  const items = body.messages.map((raw) => BatchedSend.safeParse(raw));
   const now = Date.now();
   const from = await peerSender(request, context, now);
   // Addresses resolve first, all at once; then every send starts before the first await, so
   // messages queue in the order given.
   const resolved = await Promise.allSettled(
-    body.messages.map((item) => resolve(context, item, now)),
+    items.map((item) =>
+      item.success ? resolve(context, item.data, now) : Promise.reject(
+        new Refusal("bad_request", `Invalid message: ${describeZodError(item.error)}`),
+      )
+    ),
   );
-  const outcomes = body.messages.map((item, index) => {
+  const outcomes = items.map((item, index) => {
     const target = resolved[index]!;
     if (target.status === "rejected") return Promise.reject(target.reason);
-    return deliver(context, from, item, target.value, now);
+    // A malformed message was rejected above; this one parsed.
+    return deliver(context, from, item.data!, target.value, now);
   });
   const settled = await Promise.allSettled(outcomes);
   const results = settled.map((outcome) =>

@@ -161,6 +161,32 @@ Deno.test("every CLI sender shares one broadcast allowance, whatever --from it g
   assert.equal(fromBob.status, 200);
 });
 
+Deno.test("a malformed message in a batch fails alone, not the messages batched with it", async () => {
+  await using broker = await createInProcessBroker();
+  const alice = await register(broker, "/w");
+  const bob = await register(broker, "/w");
+  const sent = await post(broker, "/send_batch", {
+    messages: [
+      { to_id: bob.peer_id, text: "first, valid" },
+      { to_id: "   ", text: "an empty address" },
+      { text: "neither to_id nor reply_to" },
+      { to_id: bob.peer_id, text: 42 },
+      { to_id: bob.peer_id, text: "last, valid" },
+    ],
+  }, alice.session);
+  assert.equal(sent.status, 200, JSON.stringify(sent.body));
+  const results = sent.body.results as { ok: boolean; code?: string; error?: string }[];
+  assert.deepEqual(results.map((result) => result.ok ? "ok" : result.code), [
+    "ok",
+    "bad_request",
+    "bad_request",
+    "bad_request",
+    "ok",
+  ]);
+  assert.match(String(results[1]!.error), /^Invalid message: "to_id"/);
+  assert.equal((await inbox(broker, bob.session)).length, 2, "both valid messages queued");
+});
+
 Deno.test("a CLI sender cannot name itself after a live session", async () => {
   await using broker = await createInProcessBroker();
   const api = await register(broker, "/src/api");
