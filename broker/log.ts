@@ -19,20 +19,40 @@ export function setLogPrefix(name: string): void {
   prefix = name;
 }
 
-/** A log file larger than this is moved to `<path>.1` when the next broker starts. */
-const MAX_LOG_BYTES = 1024 * 1024;
+/** A log file that would grow past this is moved to `<path>.1` and started afresh. */
+export const MAX_LOG_BYTES = 1024 * 1024;
 
-/** Sends diagnostics to an append-only, owner-only file instead of stderr. */
+let rotating = false;
+
+/**
+ * Sends diagnostics to an append-only, owner-only file instead of stderr. The file is kept to
+ * about {@link MAX_LOG_BYTES} only once {@link rotateLog} says this process owns it.
+ */
 export function logToFile(path: string): void {
-  try {
-    if (Deno.statSync(path).size > MAX_LOG_BYTES) Deno.renameSync(path, `${path}.1`);
-  } catch {
-    // No log yet.
-  }
-  const file = Deno.openSync(path, { append: true, create: true, mode: 0o600 });
+  const open = () => Deno.openSync(path, { append: true, create: true, mode: 0o600 });
+  let file = open();
   sink = (line) => {
-    file.writeSync(encoder.encode(line));
+    const bytes = encoder.encode(line);
+    if (rotating && file.statSync().size + bytes.byteLength > MAX_LOG_BYTES) {
+      try {
+        Deno.renameSync(path, `${path}.1`);
+        file.close();
+        file = open();
+      } catch {
+        // It cannot be moved: appending beats losing the line.
+      }
+    }
+    file.writeSync(bytes);
   };
+}
+
+/**
+ * From now on the log file moves to `<path>.1` whenever it would pass {@link MAX_LOG_BYTES}.
+ * Only the broker that holds the port says so: one that starts and loses the port writes its
+ * one line to the running broker's log and never moves it.
+ */
+export function rotateLog(): void {
+  rotating = true;
 }
 
 /** Logs one line with a timestamp. */

@@ -9,7 +9,7 @@
 import type { Config } from "./config.ts";
 import { type BrokerCore, createBrokerCore } from "./core.ts";
 import { hookToken, loadOrCreateSecret } from "./secret.ts";
-import { errorMessage, log } from "./log.ts";
+import { errorMessage, log, rotateLog } from "./log.ts";
 import { type BrokerListener, listenBroker } from "./listen.ts";
 import { json } from "./http.ts";
 
@@ -24,6 +24,16 @@ export async function runBroker(config: Config): Promise<void> {
   const ready = Promise.withResolvers<BrokerCore>();
   // A request that came while the broker was starting is answered even when starting fails.
   ready.promise.catch(() => {});
+  const { promise: stopped, resolve: stop } = Promise.withResolvers<string>();
+  // Heard before the socket exists: a signal while the broker starts (the database may take a
+  // while to open) still stops it cleanly.
+  const onSignal = (signal: Deno.Signal) => () => stop(`received ${signal}`);
+  const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
+  const listeners = signals.map((signal) => [signal, onSignal(signal)] as const);
+  for (const [signal, listener] of listeners) Deno.addSignalListener(signal, listener);
+  const unlisten = () => {
+    for (const [signal, listener] of listeners) Deno.removeSignalListener(signal, listener);
+  };
   const server = await listen(config, secret, async (request) => {
     let core: BrokerCore;
     try {
@@ -32,16 +42,32 @@ export async function runBroker(config: Config): Promise<void> {
       return json({ error: "The broker could not start", code: "internal" }, 503);
     }
     return core.handle(request);
+  }).catch((error) => {
+    unlisten();
+    throw error;
   });
+  // The port is this broker's: the log is its to keep in bounds.
+  rotateLog();
   let kv: Deno.Kv;
   try {
-    kv = await openDatabase(config.dbPath);
+    const opening = openDatabase(config.dbPath);
+    const first = await Promise.race([opening, stopped]);
+    if (typeof first === "string") {
+      // Stopped before the database was open: it is closed once it opens, if it ever does.
+      opening.then((opened) => opened.close(), () => {});
+      ready.reject(new Error(`The broker stopped while starting: ${first}`));
+      log(`shutting down while starting: ${first}`);
+      unlisten();
+      await server.close();
+      return;
+    }
+    kv = first;
   } catch (error) {
     ready.reject(error);
+    unlisten();
     await server.close();
     throw error;
   }
-  const { promise: stopped, resolve: stop } = Promise.withResolvers<string>();
   const core = await createBrokerCore(kv, {
     secret,
     port: config.port,
@@ -53,15 +79,11 @@ export async function runBroker(config: Config): Promise<void> {
     requestShutdown: () => stop("shutdown requested over the API"),
   });
   ready.resolve(core);
-  const onSignal = (signal: Deno.Signal) => () => stop(`received ${signal}`);
-  const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
-  const listeners = signals.map((signal) => [signal, onSignal(signal)] as const);
-  for (const [signal, listener] of listeners) Deno.addSignalListener(signal, listener);
   log(`listening on 127.0.0.1:${config.port} (pid ${Deno.pid}, database ${config.dbPath})`);
 
   const reason = await stopped;
   log(`shutting down: ${reason}`);
-  for (const [signal, listener] of listeners) Deno.removeSignalListener(signal, listener);
+  unlisten();
   core.close();
   await server.close();
   kv.close();
