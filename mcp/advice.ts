@@ -32,22 +32,35 @@ const ADVICE: Partial<Record<BrokerError["code"], string>> = {
   not_registered: "This session is reconnecting to the claude-peers broker; try again in a moment.",
 };
 
+/** Advice a tool gives instead of the general one, by error code. */
+export type ToolAdvice = Partial<Record<BrokerError["code"], string>>;
+
+/**
+ * For send_message: a broker that did not answer may have stored the message all the same, and
+ * sending it again would then deliver it twice.
+ */
+export const SEND_ADVICE: ToolAdvice = {
+  unavailable:
+    "The message may have been queued all the same: call check_messages, which lists what this session sent, before sending it again.",
+};
+
 /** An error result for the model: what went wrong and what to do. */
-export function adviseModel(error: unknown): CallToolResult {
-  const advice = error instanceof BrokerError ? ADVICE[error.code] : undefined;
+export function adviseModel(error: unknown, own: ToolAdvice = {}): CallToolResult {
+  const advice = error instanceof BrokerError ? own[error.code] ?? ADVICE[error.code] : undefined;
   const text = advice ? `${errorMessage(error)}. ${advice}` : errorMessage(error);
   return { content: [{ type: "text", text }], isError: true };
 }
 
-/** Wraps a tool handler so a failure reaches the model as advice, not a bare error. */
+/** Wraps a tool handler so a failure reaches the model as advice (`own` first). */
 export function withAdvice<A extends unknown[]>(
   handler: (...args: A) => Promise<CallToolResult>,
+  own: ToolAdvice = {},
 ): (...args: A) => Promise<CallToolResult> {
   return async (...args: A) => {
     try {
       return await handler(...args);
     } catch (error) {
-      return adviseModel(error);
+      return adviseModel(error, own);
     }
   };
 }

@@ -10,7 +10,7 @@ import { z } from "../../broker/_vendor/zod_v3.js";
 import type { McpServer } from "../../broker/_vendor/mcp_sdk.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import type { SendResponse } from "../../broker/protocol.ts";
-import { withAdvice } from "../advice.ts";
+import { SEND_ADVICE, withAdvice } from "../advice.ts";
 import { hearing } from "../present.ts";
 import { textResult, type ToolContext } from "./context.ts";
 
@@ -51,7 +51,7 @@ export function registerSendMessageTool(server: McpServer, ctx: ToolContext): vo
         idempotency_key: crypto.randomUUID(),
       });
       return await ctx.delivery.attachWaiting(textResult(describeSent(reply)));
-    }),
+    }, SEND_ADVICE),
   );
 }
 
