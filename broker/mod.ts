@@ -10,6 +10,7 @@ import type { Config } from "./config.ts";
 import { type BrokerCore, createBrokerCore } from "./core.ts";
 import { hookToken, loadOrCreateSecret } from "./secret.ts";
 import { errorMessage, log, rotateLog } from "./log.ts";
+import { lockDatabase } from "./database_lock.ts";
 import { type BrokerListener, listenBroker } from "./listen.ts";
 import { json } from "./http.ts";
 
@@ -49,19 +50,31 @@ export async function runBroker(config: Config): Promise<void> {
   // The port is this broker's: the log is its to keep in bounds.
   rotateLog();
   let kv: Deno.Kv;
+  let lock: Deno.FsFile;
   try {
-    const opening = openDatabase(config.dbPath);
+    const opening = (async () => {
+      const held = await lockDatabase(config.stateDir, config.dbPath);
+      try {
+        return { kv: await openDatabase(config.dbPath), lock: held };
+      } catch (error) {
+        held.close();
+        throw error;
+      }
+    })();
     const first = await Promise.race([opening, stopped]);
     if (typeof first === "string") {
       // Stopped before the database was open: it is closed once it opens, if it ever does.
-      opening.then((opened) => opened.close(), () => {});
+      opening.then((opened) => {
+        opened.kv.close();
+        opened.lock.close();
+      }, () => {});
       ready.reject(new Error(`The broker stopped while starting: ${first}`));
       log(`shutting down while starting: ${first}`);
       unlisten();
       await server.close();
       return;
     }
-    kv = first;
+    ({ kv, lock } = first);
   } catch (error) {
     ready.reject(error);
     unlisten();
@@ -87,6 +100,7 @@ export async function runBroker(config: Config): Promise<void> {
   core.close();
   await server.close();
   kv.close();
+  lock.close();
 }
 
 async function listen(

@@ -1,13 +1,14 @@
 /**
  * A broker that is slow to stop (a stream client that does not read, a suspended session) frees
  * its port before it exits. kill-broker waits for the exit itself, and a broker started in that
- * window keeps its socket when the old one exits: real brokers, a real CLI.
+ * window keeps its socket when the old one exits; a broker for a database that another broker
+ * serves on another port refuses: real brokers, a real CLI.
  *
  * @module
  */
 import assert from "node:assert/strict";
 import { SESSION_HEADER } from "../broker/protocol.ts";
-import { createTestEnv, runCli, startBroker, type TestEnv, within } from "./_helpers.ts";
+import { createTestEnv, freePort, runCli, startBroker, type TestEnv, within } from "./_helpers.ts";
 
 /**
  * A stream whose client reads nothing, with more queued for it than the socket buffers hold:
@@ -70,4 +71,25 @@ Deno.test("a broker started while the previous one stops keeps its socket when t
   } finally {
     stuck.close();
   }
+});
+
+Deno.test("a second broker for the same database on another port refuses, naming why", async () => {
+  await using testEnv = await createTestEnv();
+  await using first = await startBroker(testEnv);
+  const { command, args } = testEnv.command(["broker"]);
+  const second = await within(
+    new Deno.Command(command, {
+      args,
+      env: { ...testEnv.env, CLAUDE_PEERS_PORT: String(freePort()) },
+      clearEnv: true,
+      stdin: "null",
+      stdout: "null",
+      stderr: "piped",
+    }).output(),
+    "the second broker's exit",
+    20_000,
+  );
+  assert.equal(second.code, 1);
+  assert.match(new TextDecoder().decode(second.stderr), /Another broker serves the database/);
+  assert.equal((await testEnv.client().status()).pid, first.process.pid, "the first still serves");
 });
