@@ -140,22 +140,15 @@ export class PeerRegistry {
     };
     this.#sessions.delete(session);
     const peers = await this.#peerMap();
+    const keys: Deno.KvKey[] = [sessionKey(await hashToken(session))];
+    if (peer.claude_session_id) keys.push(claudeSessionKey(peer.claude_session_id));
     const op = this.#kv.atomic()
       .set(peerKey(peer.id), peer, { expireIn: this.#options.leaseMs })
-      .set(sessionKey(await hashToken(session)), sessionRecord, {
-        expireIn: this.#options.retentionMs,
-      })
       .delete(endedKey(peer.id));
-    if (peer.claude_session_id) {
-      op.set(claudeSessionKey(peer.claude_session_id), sessionRecord, {
-        expireIn: this.#options.retentionMs,
-      });
-    }
+    for (const key of keys) op.set(key, sessionRecord, { expireIn: this.#options.retentionMs });
     await op.commit();
     peers.set(peer.id, peer);
     this.#activity.set(peer.id, now);
-    const keys: Deno.KvKey[] = [sessionKey(await hashToken(session))];
-    if (peer.claude_session_id) keys.push(claudeSessionKey(peer.claude_session_id));
     this.#credentials.set(peer.id, { keys, record: sessionRecord });
     return { peer, session, resumed: resumedId !== null || sessionPeer !== null };
   }

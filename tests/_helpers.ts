@@ -17,7 +17,12 @@ export {
   type TestEnvOptions,
 } from "./_fixtures/env.ts";
 export { type BrokerSite, processesStartedWith, stopEveryBroker } from "./_fixtures/stop.ts";
-export { type BrokerProcess, startBroker, type StartBrokerOptions } from "./_fixtures/broker.ts";
+export {
+  brokerCommand,
+  type BrokerProcess,
+  startBroker,
+  type StartBrokerOptions,
+} from "./_fixtures/broker.ts";
 export {
   closeAll,
   type McpPeer,

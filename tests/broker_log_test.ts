@@ -6,7 +6,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { createTestEnv, runCli, within } from "./_helpers.ts";
+import { brokerCommand, createTestEnv, runCli, within } from "./_helpers.ts";
 import { MAX_LOG_BYTES } from "../broker/log.ts";
 
 Deno.test("the running broker keeps its log to 1 MiB, and a broker that loses the port does not move it", async () => {
@@ -20,16 +20,8 @@ Deno.test("the running broker keeps its log to 1 MiB, and a broker that loses th
   const size = (await Deno.stat(logPath)).size;
   await Deno.writeTextFile(logPath, "x".repeat(MAX_LOG_BYTES - size - 10) + "\n", { append: true });
   // Another broker starts, loses the port and exits, writing why.
-  const { command, args } = testEnv.command(["broker", "--log-file", logPath]);
   const loser = await within(
-    new Deno.Command(command, {
-      args,
-      env: testEnv.env,
-      clearEnv: true,
-      stdin: "null",
-      stdout: "null",
-      stderr: "null",
-    }).output(),
+    brokerCommand(testEnv, ["--log-file", logPath]).output(),
     "the losing broker",
     30_000,
   );

@@ -8,7 +8,15 @@
  */
 import assert from "node:assert/strict";
 import { SESSION_HEADER } from "../broker/protocol.ts";
-import { createTestEnv, freePort, runCli, startBroker, type TestEnv, within } from "./_helpers.ts";
+import {
+  brokerCommand,
+  createTestEnv,
+  freePort,
+  runCli,
+  startBroker,
+  type TestEnv,
+  within,
+} from "./_helpers.ts";
 
 /**
  * A stream whose client reads nothing, with more queued for it than the socket buffers hold:
@@ -76,14 +84,9 @@ Deno.test("a broker started while the previous one stops keeps its socket when t
 Deno.test("a second broker for the same database on another port refuses, naming why", async () => {
   await using testEnv = await createTestEnv();
   await using first = await startBroker(testEnv);
-  const { command, args } = testEnv.command(["broker"]);
   const second = await within(
-    new Deno.Command(command, {
-      args,
-      env: { ...testEnv.env, CLAUDE_PEERS_PORT: String(freePort()) },
-      clearEnv: true,
-      stdin: "null",
-      stdout: "null",
+    brokerCommand(testEnv, [], {
+      env: { CLAUDE_PEERS_PORT: String(freePort()) },
       stderr: "piped",
     }).output(),
     "the second broker's exit",

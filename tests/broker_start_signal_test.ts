@@ -6,7 +6,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { createTestEnv, waitFor, within } from "./_helpers.ts";
+import { brokerCommand, createTestEnv, waitFor, within } from "./_helpers.ts";
 
 const HOLD_LOCK = `
 import sqlite3, sys, time
@@ -39,15 +39,7 @@ Deno.test({
       const reader = locker.stdout.pipeThrough(new TextDecoderStream()).getReader();
       assert.match((await within(reader.read(), "the lock", 10_000)).value ?? "", /locked/);
       await reader.cancel();
-      const { command, args } = testEnv.command(["broker"]);
-      broker = new Deno.Command(command, {
-        args,
-        env: testEnv.env,
-        clearEnv: true,
-        stdin: "null",
-        stdout: "null",
-        stderr: "null",
-      }).spawn();
+      broker = brokerCommand(testEnv).spawn();
       // Serving (port and socket) while it waits for the database.
       await waitFor(() => Deno.lstat(socket).then(() => true, () => false), 15_000, "the socket");
       broker.kill("SIGTERM");

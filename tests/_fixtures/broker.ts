@@ -27,6 +27,26 @@ export interface StartBrokerOptions {
   fileLimit?: number;
 }
 
+/**
+ * `claude-peers broker` with `args` for `testEnv` (and `env` on top), output to null unless it
+ * is asked for: for a broker a test expects to refuse or to stop on its own.
+ */
+export function brokerCommand(
+  testEnv: TestEnv,
+  args: string[] = [],
+  options: { env?: Record<string, string>; stderr?: "piped" | "null" } = {},
+): Deno.Command {
+  const { command, args: fullArgs } = testEnv.command(["broker", ...args]);
+  return new Deno.Command(command, {
+    args: fullArgs,
+    env: { ...testEnv.env, ...options.env },
+    clearEnv: true,
+    stdin: "null",
+    stdout: "null",
+    stderr: options.stderr ?? "null",
+  });
+}
+
 /** Starts `claude-peers broker` in the foreground for `testEnv` and waits until it answers. */
 export async function startBroker(
   testEnv: TestEnv,
